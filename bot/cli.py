@@ -1,0 +1,118 @@
+"""``runbook-bot``: run (Slack when tokens are configured, else the local shell), serve, shell, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from bot import __version__
+from bot.config import Settings, default_config_path, load_settings
+from bot.config.logs import setup_logging
+from bot.config.settings import ClusterSettings
+from bot.engine.bootstrap import Bot, build_bot
+from bot.errors import ConfigError, DeniedError
+
+log = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="runbook-bot", description=__doc__)
+    p.add_argument("--version", action="version", version=f"k8s-runbook-bot {__version__}")
+    p.add_argument("--config", type=Path, help="YAML config (default $RUNBOOK_BOT_CONFIG or config/runbook-bot.yaml)")
+    sub = p.add_subparsers(dest="cmd")
+    sub.add_parser("run", help="serve Slack if tokens are configured, else start the local shell")
+    sub.add_parser("serve", help="serve Slack (HTTP Events API or Socket Mode, per slack.mode)")
+    sh = sub.add_parser("shell", help="run commands in this terminal against a kubeconfig")
+    sh.add_argument("--context", help="kubeconfig context (replaces the configured clusters with this one)")
+    sh.add_argument("--kubeconfig", type=Path, help="kubeconfig file for --context")
+    sh.add_argument("--as", dest="as_user", help="act as a mapped user (Slack ID or Kubernetes user name)")
+    sub.add_parser("check-config", help="validate the configuration and every runbook; exit 1 on errors")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    path = args.config or default_config_path()
+    settings = load_settings(path)
+    if getattr(args, "context", None) or getattr(args, "kubeconfig", None):
+        name = args.context or "local"
+        name = "".join(c if c.isalnum() or c == "-" else "-" for c in name.lower()).strip("-") or "local"
+        settings.clusters = {name: ClusterSettings(context=args.context, kubeconfig=args.kubeconfig)}
+        settings.default_cluster = name
+    return settings
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """Validate everything; print each problem with its file, line and field."""
+    try:
+        settings = _settings(args)
+        bot = build_bot(settings)
+    except ConfigError as exc:
+        print(f"configuration is invalid ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
+              file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    missing = settings.slack.missing_for_mode() if settings.slack.enabled else []
+    for name in missing:
+        print(f"  warning: Slack {settings.slack.mode} mode needs {name}", file=sys.stderr)
+    print(f"configuration OK: {len(settings.clusters)} cluster(s) ({', '.join(settings.clusters)}), "
+          f"{len(bot.catalog.names())} runbooks ({', '.join(bot.catalog.names())}), "
+          f"Slack {'enabled, ' + settings.slack.mode + ' mode' if settings.slack.enabled else 'disabled (shell only)'}")
+    return 1 if missing else 0
+
+
+def serve(bot: Bot) -> int:
+    """Serve Slack in the configured mode."""
+    from bot.slack.app import build_app
+    from bot.slack.server import serve_http, serve_socket_mode
+
+    s = bot.settings.slack
+    missing = s.missing_for_mode()
+    if missing:
+        print(f"cannot serve Slack in {s.mode} mode: missing {', '.join(missing)}", file=sys.stderr)
+        return 2
+    app = build_app(bot)
+    if s.mode == "socket":
+        assert s.app_token is not None
+        serve_socket_mode(app, s.app_token.get_secret_value(), s.listen_host, s.listen_port)
+    else:
+        serve_http(app, s.listen_host, s.listen_port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``runbook-bot`` console script."""
+    args = _parser().parse_args(argv)
+    cmd = args.cmd or "run"
+    if cmd == "check-config":
+        return check_config(args)
+    try:
+        settings = _settings(args)
+        setup_logging(settings.log_level, settings.log_format if cmd == "serve" or settings.slack.enabled else "text")
+        if cmd == "shell" or (cmd == "run" and not settings.slack.enabled):
+            logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
+        bot = build_bot(settings)
+    except ConfigError as exc:
+        print("configuration is invalid:\n" + "\n".join(f"  {p}" for p in exc.problems), file=sys.stderr)
+        return 1
+    try:
+        if cmd == "shell" or (cmd == "run" and not settings.slack.enabled):
+            from bot.shell.repl import requester_for, run_shell
+
+            try:
+                requester = requester_for(bot, getattr(args, "as_user", None))
+            except DeniedError as exc:
+                print(exc.message, file=sys.stderr)
+                return 2
+            return run_shell(bot, requester)
+        return serve(bot)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        bot.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

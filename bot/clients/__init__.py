@@ -1,0 +1,1 @@
+"""Client factories for Kubernetes (and later AWS, Azure, etcd). The only place SDK clients are built."""

@@ -1,0 +1,210 @@
+"""The one settings model: YAML file + ``RUNBOOK_BOT_*`` environment overrides + secret files.
+
+Precedence, highest first: environment variables (``RUNBOOK_BOT_SLACK__BOT_TOKEN``; ``__``
+separates nested fields), then the YAML file. Every secret may instead be given as a file path
+(``bot_token_file``), which is how Kubernetes mounts Secrets; file contents are read at load time
+and never logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _read_secret(path: Path | None, field_name: str) -> SecretStr | None:
+    if path is None:
+        return None
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {field_name} from {path}: {exc.strerror}") from exc
+    if not value:
+        raise ValueError(f"{field_name} file {path} is empty")
+    return SecretStr(value)
+
+
+class SlackSettings(_Strict):
+    """How the bot talks to Slack. Without a bot token, only the local shell is available."""
+
+    mode: Literal["socket", "http"] = Field("http", description="Socket Mode (app token) or HTTP Events API")
+    bot_token: SecretStr | None = Field(None, description="xoxb- token")
+    bot_token_file: Path | None = None
+    app_token: SecretStr | None = Field(None, description="xapp- token, Socket Mode only")
+    app_token_file: Path | None = None
+    signing_secret: SecretStr | None = Field(None, description="verifies HTTP requests")
+    signing_secret_file: Path | None = None
+    api_base_url: str = Field("https://slack.com/api/", description="Slack Web API base URL")
+    listen_host: str = Field("0.0.0.0", description="HTTP listener address (also serves probes)")  # noqa: S104
+    listen_port: int = Field(3000, ge=1, le=65535)
+    command: str = Field("/k8s", pattern=r"^/[a-z0-9_-]+$")
+    audit_channel: str | None = Field(None, description="channel ID receiving the audit trail")
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> SlackSettings:
+        for name in ("bot_token", "app_token", "signing_secret"):
+            from_file = _read_secret(getattr(self, f"{name}_file"), name)
+            if from_file is not None:
+                setattr(self, name, from_file)
+        if not self.api_base_url.endswith("/"):
+            self.api_base_url += "/"
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """True when a bot token is configured (otherwise only the shell can run)."""
+        return self.bot_token is not None
+
+    def missing_for_mode(self) -> list[str]:
+        """Names of the settings the configured mode still needs."""
+        missing = [] if self.bot_token else ["slack.bot_token"]
+        if self.mode == "socket" and not self.app_token:
+            missing.append("slack.app_token")
+        if self.mode == "http" and not self.signing_secret:
+            missing.append("slack.signing_secret")
+        return missing
+
+
+class ClusterSettings(_Strict):
+    """One cluster the bot can act on: how to reach it and what policies apply."""
+
+    kubeconfig: Path | None = Field(None, description="kubeconfig file; default $KUBECONFIG or ~/.kube/config")
+    context: str | None = Field(None, description="kubeconfig context; default the current context")
+    in_cluster: bool = Field(False, description="use the pod's service account instead of a kubeconfig")
+    environment: str = Field("staging", description="label used by policies, e.g. staging / production")
+    default_namespace: str = Field("default", pattern=NAME_PATTERN)
+    channels: list[str] = Field(default_factory=list, description="Slack channel IDs defaulting to this cluster")
+    request_timeout_seconds: float = Field(30.0, gt=0, le=300)
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> ClusterSettings:
+        if self.in_cluster and (self.kubeconfig or self.context):
+            raise ValueError("in_cluster cannot be combined with kubeconfig/context")
+        return self
+
+
+class KubeIdentity(_Strict):
+    """The Kubernetes user and groups a Slack user acts as."""
+
+    user: str = Field(min_length=1)
+    groups: list[str] = Field(default_factory=list)
+
+    @field_validator("user", "groups")
+    @classmethod
+    def _no_system_masters(cls, value: str | list[str]) -> str | list[str]:
+        values = [value] if isinstance(value, str) else value
+        for v in values:
+            if v == "system:masters":
+                raise ValueError("mapping a Slack user into system:masters is refused (it bypasses RBAC)")
+        return value
+
+
+class IdentitySettings(_Strict):
+    """Slack user → Kubernetes identity: explicit users, or profile email, plus group mapping."""
+
+    users: dict[str, KubeIdentity] = Field(default_factory=dict, description="Slack user ID → identity")
+    user_groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="Slack user-group ID → Kubernetes groups for its members"
+    )
+    map_by_email: bool = Field(False, description="unlisted users act as their Slack profile email")
+    email_domains: list[str] = Field(default_factory=list, description="accepted email domains (required)")
+    cache_seconds: int = Field(300, ge=0, le=3600, description="lifetime of users.info lookups")
+
+    @model_validator(mode="after")
+    def _email_needs_domains(self) -> IdentitySettings:
+        if self.map_by_email and not self.email_domains:
+            raise ValueError("map_by_email needs at least one entry in email_domains")
+        return self
+
+
+class StoreSettings(_Strict):
+    """Where runs, approvals, audit and alert state are kept."""
+
+    url: str = Field("sqlite:///runbook-bot.sqlite3", description="SQLAlchemy URL: sqlite:///file or postgresql+psycopg://")
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError("store.url must be a sqlite: or postgresql URL")
+        return value
+
+
+class Settings(BaseSettings):
+    """Everything the bot is configured with (YAML, then ``RUNBOOK_BOT_*`` environment on top)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUNBOOK_BOT_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+    )
+
+    clusters: dict[str, ClusterSettings] = Field(
+        default_factory=lambda: {"local": ClusterSettings()},
+        description="cluster name → settings; default one cluster from the current kubeconfig",
+    )
+    default_cluster: str | None = None
+    slack: SlackSettings = Field(default_factory=SlackSettings)  # type: ignore[arg-type]
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    runbook_dirs: list[Path] = Field(default_factory=list, description="operator runbook folders")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("clusters")
+    @classmethod
+    def _cluster_names(cls, value: dict[str, ClusterSettings]) -> dict[str, ClusterSettings]:
+        import re
+
+        if not value:
+            raise ValueError("at least one cluster is required")
+        for name in value:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"cluster name {name!r} must be lowercase letters, digits and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_exist(self) -> Settings:
+        if self.default_cluster is None:
+            self.default_cluster = next(iter(self.clusters))
+        elif self.default_cluster not in self.clusters:
+            raise ValueError(f"default_cluster {self.default_cluster!r} is not one of {sorted(self.clusters)}")
+        seen: dict[str, str] = {}
+        for name, cluster in self.clusters.items():
+            for channel in cluster.channels:
+                if channel in seen:
+                    raise ValueError(f"channel {channel} is the default of both {seen[channel]} and {name}")
+                seen[channel] = name
+        return self
+
+    def cluster_for_channel(self, channel_id: str | None) -> str:
+        """The cluster a command in ``channel_id`` targets when it names none."""
+        for name, cluster in self.clusters.items():
+            if channel_id and channel_id in cluster.channels:
+                return name
+        assert self.default_cluster is not None
+        return self.default_cluster
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment wins over the YAML file, which arrives as init arguments."""
+        return (env_settings, init_settings)

@@ -1,0 +1,1 @@
+"""The runbook engine: parsing, runbook catalog, planning, authorization and execution."""

@@ -1,0 +1,252 @@
+"""The runbook engine: resolve → plan → authorize → (confirm/approve) → execute.
+
+Every step is planned before anything runs. Read-only runbooks then execute at once; change
+and destructive runbooks return their plan for confirmation (and approval) first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.clients.authz import missing_permissions
+from bot.clients.kube import Impersonation, KubeAccess, KubeClients
+from bot.config.settings import Settings
+from bot.engine.parser import Invocation, bind, tokenize
+from bot.engine.params import ParamSpec, Weights, WorkloadName, parse_value, resolve_value
+from bot.engine.runbooks import Runbook, RunbookCatalog, substitute
+from bot.errors import BotError, DeniedError, NotFoundError, ParseError, UserError
+from bot.model import Permission, Requester
+from bot.report import Report, Tone
+from bot.steps.base import RunbookInfo, Step, StepContext, StepPlan
+from bot.steps.invoke import call
+from bot.steps.registry import StepRegistry
+from bot.steps.resolve import KubeResolver, closest
+
+log = logging.getLogger("bot.engine")
+
+
+@dataclass
+class PlannedStep:
+    """One step bound to its validated arguments and its plan."""
+
+    step: Step[Any]
+    params: Any
+    plan: StepPlan
+
+
+@dataclass
+class PreparedRun:
+    """A fully planned run, ready to show, authorize and execute."""
+
+    run_id: str
+    runbook: Runbook
+    cluster: str
+    namespace: str
+    requester: Requester
+    values: dict[str, Any]
+    steps: list[PlannedStep]
+    context: StepContext
+    plan_hash: str = ""
+    permissions: list[Permission] = field(default_factory=list)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Anything but a read-only runbook is confirmed first."""
+        return self.runbook.risk != "read"
+
+
+def new_ref() -> str:
+    """A short correlation id shown to users and written to the logs."""
+    return secrets.token_hex(4)
+
+
+class Engine:
+    """Turns a command line from a requester into a planned, authorized, executed run."""
+
+    def __init__(self, settings: Settings, catalog: RunbookCatalog, registry: StepRegistry,
+                 kube: KubeClients) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.registry = registry
+        self.kube = kube
+        self._infos: list[RunbookInfo] | None = None
+
+    # -- Catalog protocol (for help / whoami) --------------------------------------------------
+    def runbook_infos(self) -> Sequence[RunbookInfo]:
+        """Every runbook's help and the permissions it needs regardless of target."""
+        if self._infos is None:
+            infos = []
+            for rb in self.catalog.all():
+                perms: list[Permission] = []
+                for call_ in rb.steps:
+                    step = self.registry.get(call_.step)
+                    if step is not None:
+                        perms += step.static_permissions(None)
+                params_help = tuple(
+                    f"`{name}` ({spec.type}{', optional' if not spec.required else ''}"
+                    f"{', default ' + str(spec.default) if spec.default not in (None, False) else ''})"
+                    f"{': ' + spec.help if spec.help else ''}"
+                    for name, spec in rb.params.items())
+                infos.append(RunbookInfo(rb.name, rb.summary, rb.usage or rb.name, rb.risk, params_help,
+                                         tuple(dict.fromkeys(perms))))
+            self._infos = infos
+        return self._infos
+
+    def cluster_names(self) -> Sequence[str]:
+        """Configured cluster names."""
+        return list(self.settings.clusters)
+
+    def allowed(self, cluster: str, requester: Requester, permissions: Sequence[Permission]) -> list[Permission]:
+        """Permissions the requester lacks on ``cluster`` (asked with SubjectAccessReview)."""
+        bot = self.kube.access(cluster, None)
+        return call(cluster, lambda: missing_permissions(bot, requester.kube_user, requester.kube_groups, permissions))
+
+    # -- the pipeline ---------------------------------------------------------------------------
+    def access_for(self, cluster: str, requester: Requester, run_id: str) -> KubeAccess:
+        """API clients acting as the requester (impersonated), tagged with the run id."""
+        if not requester.impersonates:
+            return self.kube.access(cluster, None)
+        assert requester.kube_user is not None
+        ident = Impersonation.of(requester.kube_user, requester.kube_groups, {"runbook-bot.run-id": [run_id]})
+        return self.kube.access(cluster, ident)
+
+    def find_runbook(self, name: str) -> Runbook:
+        """The runbook called ``name``; NotFoundError listing the closest (or all) runbooks."""
+        rb = self.catalog.get(name)
+        if rb is None:
+            near = closest(name, self.catalog.names())
+            err = NotFoundError("runbook", name, near)
+            err.hint = (err.hint + " " if err.hint else "") + "Runbooks: " + ", ".join(self.catalog.names())
+            raise err
+        return rb
+
+    def parse(self, text: str) -> Invocation:
+        """Tokenise and bind ``text`` to its runbook (syntax and types only; no cluster access)."""
+        line = tokenize(text)
+        rb = self.find_runbook(line.runbook)
+        return bind(line, rb)
+
+    def prepare(self, text: str, requester: Requester, channel: str | None = None,
+                progress: Callable[[str], None] | None = None) -> PreparedRun:
+        """Parse, resolve against the cluster and plan every step. Changes nothing."""
+        inv = self.parse(text)
+        cluster = inv.cluster or self.settings.cluster_for_channel(channel)
+        if cluster not in self.settings.clusters:
+            raise NotFoundError("cluster", cluster, closest(cluster, self.settings.clusters))
+        cs = self.settings.clusters[cluster]
+        namespace = inv.namespace or cs.default_namespace
+        run_id = new_ref()
+        kube = self.access_for(cluster, requester, run_id)
+        ctx = StepContext(run_id=run_id, cluster=cluster, namespace=namespace, requester=requester, kube=kube,
+                          catalog=self, namespace_explicit=inv.namespace is not None)
+        if progress is not None:
+            ctx.progress = progress
+        values = self._resolve(inv, kube, namespace, cluster)
+        values.update({"namespace": namespace, "cluster": cluster})
+        planned = []
+        for call_ in inv.runbook.steps:
+            step = self.registry.get(call_.step)
+            if step is None:  # the catalog was validated against this registry
+                raise BotError(f"runbook {inv.runbook.name}: step {call_.step} is not registered")
+            args = substitute(call_.args, values)
+            try:
+                params = step.Params.model_validate(args)
+            except ValidationError as exc:
+                first = exc.errors(include_url=False, include_input=False)[0]
+                raise UserError(f"{call_.step}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+            plan = call(cluster, lambda step=step, params=params: step.plan(ctx, params))
+            planned.append(PlannedStep(step, params, plan))
+        run = PreparedRun(run_id, inv.runbook, cluster, namespace, requester, values, planned, ctx)
+        run.permissions = list(dict.fromkeys(p for s in planned for p in s.plan.permissions))
+        run.plan_hash = plan_hash(run)
+        return run
+
+    def authorize(self, run: PreparedRun) -> None:
+        """Ask the cluster's RBAC for every permission of the plan; DeniedError names what is missing."""
+        if not run.requester.impersonates or not run.permissions:
+            return
+        missing = self.allowed(run.cluster, run.requester, run.permissions)
+        if missing:
+            listed = " and ".join(p.describe() for p in missing)
+            raise DeniedError(f"{run.requester.kube_user} may not {listed} on cluster {run.cluster}",
+                              hint="ask for a RoleBinding that grants it; the bot never does more than your RBAC allows")
+
+    def execute(self, run: PreparedRun) -> Report:
+        """Run every planned step in order; the last report wins (read runbooks have one step)."""
+        report: Report | None = None
+        for ps in run.steps:
+            out = call(run.cluster, lambda ps=ps: ps.step.run(run.context, ps.params))
+            if out is not None:
+                report = out
+        if report is None:
+            report = Report(title=f"{run.runbook.name} finished", tone=Tone.OK)
+        report.context.append(f"cluster {run.cluster} · run {run.run_id}")
+        return report
+
+    def _resolve(self, inv: Invocation, kube: KubeAccess, namespace: str, cluster: str) -> dict[str, Any]:
+        resolver = KubeResolver(kube)
+        out: dict[str, Any] = {}
+        for name, value in inv.values.items():
+            spec: ParamSpec = inv.runbook.params[name]
+            if value is None:
+                out[name] = None
+            elif spec.type == "runbook":
+                out[name] = self.find_runbook(value).name
+            else:
+                out[name] = call(cluster, lambda spec=spec, value=value: resolve_value(spec, value, resolver, namespace))
+        return out
+
+
+def plan_hash(run: PreparedRun) -> str:
+    """SHA-256 over what the run will do: runbook, cluster, values and every step's plan facts."""
+    def norm(v: Any) -> Any:
+        if isinstance(v, Weights | WorkloadName):
+            return str(v)
+        if hasattr(v, "model_dump"):
+            return v.model_dump(mode="json")
+        if hasattr(v, "total_seconds"):
+            return v.total_seconds()
+        return v
+
+    doc = {
+        "runbook": run.runbook.name,
+        "cluster": run.cluster,
+        "namespace": run.namespace,
+        "values": {k: norm(v) for k, v in sorted(run.values.items())},
+        "steps": [
+            {"step": s.step.name, "params": s.params.model_dump(mode="json"),
+             "targets": [t.model_dump() for t in s.plan.targets], "fingerprint": s.plan.fingerprint}
+            for s in run.steps
+        ],
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def error_report(exc: BaseException, ref: str) -> Report:
+    """What the user sees for a failure: the reason for user errors, a reference otherwise."""
+    if isinstance(exc, UserError):
+        title = "Not allowed" if isinstance(exc, DeniedError) else (
+            "Cannot read that command" if isinstance(exc, ParseError) else "Cannot do that")
+        report = Report(title=title, tone=Tone.ERROR, summary=exc.message)
+        if exc.hint:
+            report.section().lines.append(exc.hint)
+        report.context.append(f"ref {ref}")
+        return report
+    if isinstance(exc, BotError):
+        report = Report(title="The run failed", tone=Tone.ERROR, summary=str(exc))
+        report.context.append(f"ref {ref}")
+        return report
+    return Report(title="Something went wrong", tone=Tone.ERROR,
+                  summary=f"An internal error occurred; the operator can find it in the logs under ref {ref}.",
+                  context=[f"ref {ref}"])
+
+
+__all__ = ["Engine", "PreparedRun", "error_report", "new_ref", "parse_value", "plan_hash"]

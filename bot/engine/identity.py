@@ -1,0 +1,74 @@
+"""Slack user → Kubernetes identity: explicit mapping, or profile email plus user-group mapping."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.config.settings import IdentitySettings
+from bot.errors import DeniedError
+from bot.model import Requester
+
+
+@dataclass(frozen=True)
+class ChatProfile:
+    """What the chat platform says about a user (users.info + user-group membership)."""
+
+    user_id: str
+    display_name: str
+    email: str | None = None
+    user_groups: tuple[str, ...] = ()
+    is_bot: bool = False
+    deleted: bool = False
+
+
+ProfileLookup = Callable[[str], ChatProfile]
+
+
+class IdentityMapper:
+    """Maps chat users to Kubernetes identities; profile lookups are cached for a bounded time."""
+
+    def __init__(self, settings: IdentitySettings, lookup: ProfileLookup | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._settings = settings
+        self._lookup = lookup
+        self._clock = clock
+        self._cache: dict[str, tuple[float, ChatProfile]] = {}
+        self._lock = threading.Lock()
+
+    def profile(self, user_id: str) -> ChatProfile:
+        """The user's chat profile (cached ``cache_seconds``), or a bare one without a lookup."""
+        if self._lookup is None:
+            return ChatProfile(user_id=user_id, display_name=user_id)
+        now = self._clock()
+        with self._lock:
+            hit = self._cache.get(user_id)
+            if hit and now - hit[0] < self._settings.cache_seconds:
+                return hit[1]
+        prof = self._lookup(user_id)
+        with self._lock:
+            self._cache[user_id] = (now, prof)
+        return prof
+
+    def requester(self, user_id: str) -> Requester:
+        """The Requester for ``user_id``; DeniedError when the user maps to no Kubernetes identity."""
+        s = self._settings
+        explicit = s.users.get(user_id)
+        need_profile = explicit is None or bool(s.user_groups)
+        prof = self.profile(user_id) if need_profile else ChatProfile(user_id=user_id, display_name=user_id)
+        if prof.is_bot or prof.deleted:
+            raise DeniedError("bots and deactivated users cannot run runbooks")
+        extra_groups = [g for ug in prof.user_groups for g in s.user_groups.get(ug, [])]
+        if explicit is not None:
+            groups = tuple(dict.fromkeys([*explicit.groups, *extra_groups]))
+            return Requester(user_id, prof.display_name, explicit.user, groups)
+        if s.map_by_email and prof.email:
+            domain = prof.email.rsplit("@", 1)[-1].lower()
+            if domain in {d.lower() for d in s.email_domains}:
+                return Requester(user_id, prof.display_name, prof.email.lower(), tuple(dict.fromkeys(extra_groups)))
+        raise DeniedError(
+            f"your Slack user ({user_id}) is not mapped to a Kubernetes identity",
+            hint="ask the bot's operator to add you under identity.users in the configuration",
+        )

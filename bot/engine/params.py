@@ -1,0 +1,185 @@
+"""Typed runbook parameters: parsed from text, then resolved against the cluster.
+
+Parsing rejects malformed input before anything touches a cluster; resolution checks that
+named objects exist and, when they do not, offers the closest names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from bot.errors import ParseError
+from bot.steps.base import WorkloadRef
+
+ParamType = Literal[
+    "string", "integer", "bool", "duration", "weights", "node", "namespace", "pod", "workload",
+    "runbook", "choice",
+]
+
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SAFE_STRING = re.compile(r"^[\w.:/@=+,-]{1,253}$")
+DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+WORKLOAD_KINDS = {
+    "deployment": "Deployment", "deploy": "Deployment", "deployments": "Deployment",
+    "statefulset": "StatefulSet", "sts": "StatefulSet", "statefulsets": "StatefulSet",
+    "daemonset": "DaemonSet", "ds": "DaemonSet", "daemonsets": "DaemonSet",
+}
+
+
+class ParamSpec(BaseModel):
+    """One declared runbook parameter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: ParamType
+    help: str = ""
+    default: Any = None
+    required: bool | None = None
+    positional: bool | None = None
+    choices: list[str] | None = None
+    min: int | None = None
+    max: int | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParamSpec:
+        if self.type == "choice" and not self.choices:
+            raise ValueError("a choice parameter needs 'choices'")
+        if self.required is None:
+            self.required = self.default is None and self.type != "bool"
+        if self.positional is None:
+            self.positional = self.type != "bool" and self.default is None
+        if self.type == "bool" and self.default is None:
+            self.default = False
+        if self.default is not None and self.type != "bool":
+            parse_value("default", self, str(self.default))
+        return self
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A traffic split like 90/10: stable and canary percentages summing to 100."""
+
+    stable: int
+    canary: int
+
+    def __str__(self) -> str:
+        return f"{self.stable}/{self.canary}"
+
+
+@dataclass(frozen=True)
+class WorkloadName:
+    """A workload as typed: optional kind and a name; resolved later against the cluster."""
+
+    kind: str | None
+    name: str
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``10m``, ``1h30m`` → timedelta; anything else is a ParseError."""
+    m = DURATION.match(text.strip())
+    if not text.strip() or m is None or not any(m.groups()):
+        raise ParseError(f"`{text}` is not a duration", hint="use forms like 90s, 10m or 1h30m")
+    h, mi, s = (int(g) if g else 0 for g in m.groups())
+    return timedelta(hours=h, minutes=mi, seconds=s)
+
+
+def parse_weights(text: str) -> Weights:
+    """``90/10`` → Weights(90, 10); both integers 0–100 summing to 100."""
+    m = re.fullmatch(r"(-?\d{1,4})/(-?\d{1,4})", text.strip())
+    if m is None:
+        raise ParseError(f"`{text}` is not a weight split", hint="write it as stable/canary, e.g. 90/10")
+    stable, canary = int(m.group(1)), int(m.group(2))
+    if not (0 <= stable <= 100 and 0 <= canary <= 100):
+        raise ParseError(f"weights `{text}` must each be between 0 and 100")
+    if stable + canary != 100:
+        raise ParseError(f"weights `{text}` add up to {stable + canary}, not 100")
+    return Weights(stable, canary)
+
+
+def parse_value(name: str, spec: ParamSpec, raw: str) -> Any:
+    """Check ``raw`` against the parameter's type; return the typed (unresolved) value."""
+    t = spec.type
+    if t == "bool":
+        low = raw.lower()
+        if low in ("true", "yes", "1", "on"):
+            return True
+        if low in ("false", "no", "0", "off"):
+            return False
+        raise ParseError(f"--{name} takes true or false, not `{raw}`")
+    if t == "integer":
+        if not re.fullmatch(r"-?\d{1,9}", raw):
+            raise ParseError(f"{name} must be a whole number, not `{raw}`")
+        value = int(raw)
+        if spec.min is not None and value < spec.min:
+            raise ParseError(f"{name} must be at least {spec.min}, not {value}")
+        if spec.max is not None and value > spec.max:
+            raise ParseError(f"{name} must be at most {spec.max}, not {value}")
+        return value
+    if t == "duration":
+        return parse_duration(raw)
+    if t == "weights":
+        return parse_weights(raw)
+    if t == "choice":
+        assert spec.choices is not None
+        if raw not in spec.choices:
+            raise ParseError(f"{name} must be one of {', '.join(spec.choices)}; got `{raw}`")
+        return raw
+    if t in ("node", "pod"):
+        if len(raw) > 253 or not DNS_SUBDOMAIN.match(raw):
+            raise ParseError(f"`{raw}` is not a valid {t} name", hint="names are lowercase letters, digits, '-' and '.'")
+        return raw
+    if t in ("namespace", "runbook"):
+        if len(raw) > 63 or not DNS_LABEL.match(raw):
+            raise ParseError(f"`{raw}` is not a valid {t} name")
+        return raw
+    if t == "workload":
+        kind, _, name = raw.rpartition("/")
+        if kind and kind.lower() not in WORKLOAD_KINDS:
+            raise ParseError(f"`{kind}` is not a workload kind", hint="use deployment/, statefulset/ or daemonset/")
+        if len(name) > 253 or not DNS_SUBDOMAIN.match(name):
+            raise ParseError(f"`{raw}` is not a valid workload name")
+        return WorkloadName(WORKLOAD_KINDS[kind.lower()] if kind else None, name)
+    if not SAFE_STRING.match(raw):
+        raise ParseError(f"{name} contains characters that are not allowed: `{raw[:40]}`")
+    return raw
+
+
+class Resolver(Protocol):
+    """Checks named objects against a cluster (implemented by the Kubernetes executors)."""
+
+    def node(self, name: str) -> str:
+        """The node's name, or NotFoundError with the closest names."""
+        ...
+
+    def namespace(self, name: str) -> str:
+        """The namespace's name, or NotFoundError."""
+        ...
+
+    def pod(self, namespace: str, name: str) -> str:
+        """The pod's name in ``namespace``, or NotFoundError."""
+        ...
+
+    def workload(self, namespace: str, kind: str | None, name: str) -> WorkloadRef:
+        """The workload, or NotFoundError (ambiguous names across kinds are an error too)."""
+        ...
+
+
+def resolve_value(spec: ParamSpec, value: Any, resolver: Resolver, namespace: str) -> Any:
+    """Resolve a parsed value against the cluster when its type names a cluster object."""
+    if spec.type == "node":
+        return resolver.node(value)
+    if spec.type == "namespace":
+        return resolver.namespace(value)
+    if spec.type == "pod":
+        return resolver.pod(namespace, value)
+    if spec.type == "workload":
+        assert isinstance(value, WorkloadName)
+        return resolver.workload(namespace, value.kind, value.name)
+    return value
+

@@ -1,0 +1,93 @@
+"""Serving: HTTP Events API (WSGI on waitress) or Socket Mode, plus /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.metrics import REGISTRY
+
+log = logging.getLogger("bot.slack")
+StartResponse = Callable[..., Any]
+
+
+class ProbeAndSlackApp:
+    """WSGI app: ``POST /slack/events`` to Bolt; ``/healthz``, ``/readyz`` and ``/metrics``."""
+
+    def __init__(self, app: App | None, ready: Callable[[], bool]) -> None:
+        self._slack = SlackRequestHandler(app) if app is not None else None
+        self._ready = ready
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            return self._plain(start_response, "200 OK", b"ok")
+        if path == "/readyz":
+            ok = self._ready()
+            return self._plain(start_response, "200 OK" if ok else "503 Service Unavailable",
+                               b"ready" if ok else b"not ready: Slack connection is down")
+        if path == "/metrics":
+            body = generate_latest(REGISTRY)
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))])
+            return [body]
+        if self._slack is not None and path == "/slack/events":
+            return self._slack(environ, start_response)  # type: ignore[arg-type]
+        return self._plain(start_response, "404 Not Found", b"not found")
+
+    @staticmethod
+    def _plain(start_response: StartResponse, status: str, body: bytes) -> list[bytes]:
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def make_http_server(wsgi: ProbeAndSlackApp, host: str, port: int) -> Any:
+    """A waitress server (not yet running); ``.run()`` serves, ``.close()`` stops."""
+    from waitress.server import create_server
+
+    return create_server(wsgi, host=host, port=port, threads=8, ident="k8s-runbook-bot")
+
+
+def stop_http_server(server: Any) -> None:
+    """Stop a running waitress server from any thread: its channels are closed inside its own loop."""
+
+    def close_all() -> None:
+        for channel in list(server._map.values()):
+            channel.close()
+
+    server.trigger.pull_trigger(close_all)
+    server.task_dispatcher.shutdown()
+
+
+def _stop_on_sigterm(server: Any) -> None:
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        log.info("SIGTERM: shutting down")
+        stop_http_server(server)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def serve_http(app: App, host: str, port: int) -> None:
+    """Serve the Events API and probes until interrupted or SIGTERM."""
+    server = make_http_server(ProbeAndSlackApp(app, ready=lambda: True), host, port)
+    _stop_on_sigterm(server)
+    log.info("listening", extra={"host": host, "port": server.effective_port, "mode": "http"})
+    server.run()
+
+
+def serve_socket_mode(app: App, app_token: str, host: str, port: int) -> None:
+    """Connect over Socket Mode; probes and metrics on ``host:port``; readyz follows the socket."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(app, app_token)
+    probes = make_http_server(ProbeAndSlackApp(None, ready=lambda: bool(handler.client.is_connected())), host, port)
+    threading.Thread(target=probes.run, name="probes", daemon=True).start()
+    log.info("connecting", extra={"mode": "socket", "probes_port": probes.effective_port})
+    handler.start()

@@ -1,0 +1,1 @@
+"""Executors: every step a runbook can compose, each with plan() and run()."""

@@ -1,0 +1,103 @@
+"""The step contract: every executor plans without side effects, then runs.
+
+``plan()`` says what would happen, which objects it touches and which Kubernetes permissions
+it needs; the engine plans every step before anything runs, and the plan is what users confirm
+and approvers approve. ``run()`` does it, reporting progress and honouring abort.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.model import ObjectRef, Permission, Requester, WorkloadRef
+from bot.report import Report
+
+if TYPE_CHECKING:
+    from bot.clients.kube import KubeAccess
+
+
+@dataclass
+class StepPlan:
+    """What a step would do. ``fingerprint`` holds the material facts the plan hash binds."""
+
+    description: str
+    targets: list[ObjectRef] = field(default_factory=list)
+    permissions: list[Permission] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    mutates: bool = False
+
+
+@dataclass(frozen=True)
+class RunbookInfo:
+    """What help and whoami show about one runbook."""
+
+    name: str
+    summary: str
+    usage: str
+    risk: str
+    params_help: tuple[str, ...]
+    permissions: tuple[Permission, ...]
+
+
+class Catalog(Protocol):
+    """The engine's view of the runbooks and clusters, given to help/whoami steps."""
+
+    def runbook_infos(self) -> Sequence[RunbookInfo]:
+        """Every loaded runbook, sorted by name."""
+        ...
+
+    def cluster_names(self) -> Sequence[str]:
+        """Configured cluster names."""
+        ...
+
+    def allowed(self, cluster: str, requester: Requester, permissions: Sequence[Permission]) -> list[Permission]:
+        """The permissions from ``permissions`` that ``requester`` lacks on ``cluster``."""
+        ...
+
+
+@dataclass
+class StepContext:
+    """Everything a step may use. ``kube`` is already impersonating the requester."""
+
+    run_id: str
+    cluster: str
+    namespace: str
+    requester: Requester
+    kube: KubeAccess
+    catalog: Catalog
+    namespace_explicit: bool = False
+    progress: Callable[[str], None] = lambda _msg: None
+    abort: threading.Event = field(default_factory=threading.Event)
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class Step(Generic[P]):
+    """Base class of executors. Subclasses set ``name`` and ``Params`` and implement both halves."""
+
+    name: ClassVar[str]
+    Params: type[P]
+    summary: ClassVar[str] = ""
+
+    def static_permissions(self, params: P | None) -> list[Permission]:
+        """Permissions needed independent of targets (used by whoami); default from a plan-free view."""
+        return []
+
+    def plan(self, ctx: StepContext, params: P) -> StepPlan:
+        """Describe what ``run`` would do. Must not change anything."""
+        raise NotImplementedError
+
+    def run(self, ctx: StepContext, params: P) -> Report | None:
+        """Do it; return what to tell the user (None for nothing beyond the plan)."""
+        raise NotImplementedError
+
+
+__all__ = ["Catalog", "ObjectRef", "Permission", "Requester", "RunbookInfo", "Step", "StepContext", "StepPlan", "WorkloadRef"]

@@ -1,0 +1,84 @@
+"""Shared pytest fixtures.
+
+Control plane (integration tests): ``control_plane`` (session) starts real etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler and kwok on 127.0.0.1; ``kube_api_client`` (session) is an
+admin ``kubernetes.client.ApiClient``; ``namespace`` (function) is a fresh namespace, deleted after.
+A control plane that cannot start fails the tests that need it -- it never skips them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client, config
+
+from tests.harness.binaries import ensure_binaries
+from tests.harness.control_plane import CONTEXT, ControlPlane
+from tests.harness.kwok_nodes import create_namespace, unique_name
+
+_KUBE_VERSION = pytest.StashKey[str]()
+_STARTUP_SECONDS = pytest.StashKey[float]()
+_KEPT_DIR = pytest.StashKey[str]()
+
+
+@pytest.fixture(scope="session")
+def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
+    """A running control plane for the whole session (fails, never skips, if it cannot start)."""
+    failure = ""
+    try:
+        cp = ControlPlane(ensure_binaries())
+        cp.start()
+    except Exception as exc:  # report why, as a failure (pytest.fail outside the handler: no chaining)
+        failure = f"the test control plane could not start: {type(exc).__name__}: {exc}"
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    request.config.stash[_KUBE_VERSION] = cp.version
+    request.config.stash[_STARTUP_SECONDS] = cp.startup_seconds
+    try:
+        yield cp
+    finally:
+        if os.environ.get("KEEP_CONTROL_PLANE") == "1":
+            request.config.stash[_KEPT_DIR] = str(cp.root)
+        cp.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_api_client(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
+    """An ApiClient authenticated as admin (O=system:masters)."""
+    api = config.new_client_from_config(config_file=str(control_plane.admin_kubeconfig), context=CONTEXT)
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture
+def namespace(kube_api_client: client.ApiClient) -> Iterator[str]:
+    """A fresh, uniquely named namespace (with its default service account); deleted afterwards."""
+    core = client.CoreV1Api(kube_api_client)
+    name = unique_name("test")
+    create_namespace(core, name)
+    try:
+        yield name
+    finally:
+        try:
+            core.delete_namespace(name)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    """Say which kube-apiserver the integration tests ran against (only if one was started)."""
+    version = config.stash.get(_KUBE_VERSION, None)
+    if version is not None:
+        seconds = config.stash.get(_STARTUP_SECONDS, 0.0)
+        terminalreporter.write_line(f"integration tests ran against kube-apiserver {version}")
+        terminalreporter.write_line(f"control plane started in {seconds:.1f}s")
+        kept = config.stash.get(_KEPT_DIR, None)
+        if kept is not None:
+            terminalreporter.write_line(f"control plane files kept in {kept} (KEEP_CONTROL_PLANE=1)")

@@ -1,0 +1,151 @@
+"""A local Slack-compatible Web API server on 127.0.0.1 that records every call.
+
+It speaks the Web API's wire format (``POST /api/<method>`` with form or JSON bodies, ``GET``
+with a query string; ``{"ok": true, ...}`` answers) so the real slack_sdk ``WebClient`` talks to
+it through ``base_url``. Response URLs (``/response/<id>``) are recorded the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+
+@dataclass
+class SlackCall:
+    """One recorded request."""
+
+    method: str
+    args: dict[str, Any]
+    headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeSlack:
+    """The server plus what it recorded; ``users`` and ``usergroups`` feed users.info/usergroups.list."""
+
+    def __init__(self) -> None:
+        self.calls: list[SlackCall] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.usergroups: list[dict[str, Any]] = []
+        self.errors: dict[str, str] = {}
+        self._ts = 1700000000.000100
+        self._cond = threading.Condition()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                self._handle({})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode() if length else ""
+                ctype = self.headers.get("Content-Type", "")
+                if "json" in ctype:
+                    body = json.loads(raw or "{}")
+                else:
+                    body = {k: v[0] for k, v in parse_qs(raw).items()}
+                self._handle(body)
+
+            def _handle(self, body: dict[str, Any]) -> None:
+                url = urlparse(self.path)
+                args = {k: v[0] for k, v in parse_qs(url.query).items()}
+                args.update(body)
+                for key in ("blocks", "attachments"):
+                    if isinstance(args.get(key), str):
+                        args[key] = json.loads(args[key])
+                if url.path.startswith("/api/"):
+                    method = url.path[len("/api/"):]
+                elif url.path.startswith("/response/"):
+                    method = "response_url"
+                else:
+                    self.send_error(404)
+                    return
+                answer = fake._answer(method, args)
+                with fake._cond:
+                    fake.calls.append(SlackCall(method, args, dict(self.headers.items())))
+                    fake._cond.notify_all()
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return int(self._server.server_address[1])
+
+    @property
+    def api_url(self) -> str:
+        """Base URL for ``WebClient(base_url=...)``."""
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        """A response URL to put in slash-command payloads."""
+        return f"http://127.0.0.1:{self.port}/response/{name}"
+
+    def start(self) -> FakeSlack:
+        """Start serving in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method in self.errors:
+            return {"ok": False, "error": self.errors[method]}
+        if method == "auth.test":
+            return {"ok": True, "url": "https://test.slack.invalid/", "team": "Test", "user": "runbook-bot",
+                    "team_id": "T0TEST", "user_id": "UBOT", "bot_id": "BBOT"}
+        if method in ("chat.postMessage", "chat.update"):
+            with self._cond:
+                self._ts += 1
+                ts = args.get("ts") if method == "chat.update" else f"{self._ts:.6f}"
+            return {"ok": True, "channel": args.get("channel"), "ts": ts,
+                    "message": {"text": args.get("text"), "blocks": args.get("blocks")}}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{self._ts:.6f}"}
+        if method == "users.info":
+            user = self.users.get(str(args.get("user")))
+            if user is None:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": user}
+        if method == "usergroups.list":
+            return {"ok": True, "usergroups": self.usergroups}
+        return {"ok": True}
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 15.0) -> list[SlackCall]:
+        """Block until ``count`` calls of ``method`` were recorded; return them."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [c for c in self.calls if c.method == method]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [c.method for c in self.calls]
+                    raise AssertionError(f"expected {count} {method} call(s) within {timeout}s; saw {seen}")
+                self._cond.wait(left)
+
+    def of(self, method: str) -> list[SlackCall]:
+        """The recorded calls of ``method`` so far."""
+        with self._cond:
+            return [c for c in self.calls if c.method == method]
