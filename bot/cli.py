@@ -49,17 +49,21 @@ def check_config(args: argparse.Namespace) -> int:
         settings = _settings(args)
         bot = build_bot(settings)
     except ConfigError as exc:
-        print(f"configuration is invalid ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
-              file=sys.stderr)
+        print(
+            f"configuration is invalid ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
+            file=sys.stderr,
+        )
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
     missing = settings.slack.missing_for_mode() if settings.slack.enabled else []
     for name in missing:
         print(f"  warning: Slack {settings.slack.mode} mode needs {name}", file=sys.stderr)
-    print(f"configuration OK: {len(settings.clusters)} cluster(s) ({', '.join(settings.clusters)}), "
-          f"{len(bot.catalog.names())} runbooks ({', '.join(bot.catalog.names())}), "
-          f"Slack {'enabled, ' + settings.slack.mode + ' mode' if settings.slack.enabled else 'disabled (shell only)'}")
+    print(
+        f"configuration OK: {len(settings.clusters)} cluster(s) ({', '.join(settings.clusters)}), "
+        f"{len(bot.catalog.names())} runbooks ({', '.join(bot.catalog.names())}), "
+        f"Slack {'enabled, ' + settings.slack.mode + ' mode' if settings.slack.enabled else 'disabled (shell only)'}"
+    )
     return 1 if missing else 0
 
 

@@ -40,9 +40,7 @@ class ParseError(UserError):
 class NotFoundError(UserError):
     """A named thing does not exist; ``suggestions`` holds the closest existing names."""
 
-    def __init__(
-        self, kind: str, name: str, suggestions: Sequence[str] = (), *, where: str | None = None
-    ) -> None:
+    def __init__(self, kind: str, name: str, suggestions: Sequence[str] = (), *, where: str | None = None) -> None:
         place = f" {where}" if where else ""
         message = f"unknown {kind} `{name}`{place}"
         hint = None

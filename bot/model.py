@@ -79,4 +79,3 @@ class WorkloadRef(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.kind.lower()}/{self.name}"
-

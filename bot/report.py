@@ -7,10 +7,10 @@ the shell). Keeping the content structured lets each renderer respect its own li
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Tone(str, Enum):
+class Tone(StrEnum):
     """How a report or line should read: neutral, good news, a warning or a failure."""
 
     INFO = "info"
@@ -55,8 +55,9 @@ class Report:
         self.parts.append(s)
         return s
 
-    def table(self, columns: list[str], rows: list[list[str]], *, title: str | None = None,
-              empty: str = "nothing to show") -> Table:
+    def table(
+        self, columns: list[str], rows: list[list[str]], *, title: str | None = None, empty: str = "nothing to show"
+    ) -> Table:
         """Append and return a new table."""
         t = Table(columns=columns, rows=rows, title=title, empty=empty)
         self.parts.append(t)

@@ -70,9 +70,7 @@ def namespace(kube_api_client: client.ApiClient) -> Iterator[str]:
                 raise
 
 
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
-) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     """Say which kube-apiserver the integration tests ran against (only if one was started)."""
     version = config.stash.get(_KUBE_VERSION, None)
     if version is not None:

@@ -22,16 +22,22 @@ def missing_permissions(
     denied = []
     for perm in dict.fromkeys(permissions):
         attrs = client.V1ResourceAttributes(
-            verb=perm.verb, group=perm.group, resource=perm.resource, subresource=perm.subresource or None,
-            namespace=perm.namespace, name=perm.name,
+            verb=perm.verb,
+            group=perm.group,
+            resource=perm.resource,
+            subresource=perm.subresource or None,
+            namespace=perm.namespace,
+            name=perm.name,
         )
         if user is None:
             review = client.V1SelfSubjectAccessReview(
-                spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs))
+                spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs)
+            )
             result = api.create_self_subject_access_review(review, _request_timeout=bot.timeout)
         else:
             review = client.V1SubjectAccessReview(
-                spec=client.V1SubjectAccessReviewSpec(user=user, groups=list(groups), resource_attributes=attrs))
+                spec=client.V1SubjectAccessReviewSpec(user=user, groups=list(groups), resource_attributes=attrs)
+            )
             result = api.create_subject_access_review(review, _request_timeout=bot.timeout)
         if not result.status.allowed:
             denied.append(perm)

@@ -61,8 +61,9 @@ class _ImpersonatingREST(RESTClientObject):  # type: ignore[misc]
         super().__init__(configuration)
         self._lines = lines
 
-    def request(self, method: str, url: str, *args: Any, headers: Mapping[str, str] | None = None,
-                **kwargs: Any) -> Any:
+    def request(
+        self, method: str, url: str, *args: Any, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> Any:
         merged = urllib3.HTTPHeaderDict(dict(headers or {}))
         for name in {n for n, _ in self._lines}:
             merged.discard(name)
@@ -104,8 +105,9 @@ class KubeAccess:
         """
         token: str | None = None
         while True:
-            resp = list_call(limit=page_size, _continue=token, _preload_content=False,
-                             _request_timeout=self.timeout, **kwargs)
+            resp = list_call(
+                limit=page_size, _continue=token, _preload_content=False, _request_timeout=self.timeout, **kwargs
+            )
             body = json.loads(resp.data)
             yield from body.get("items") or []
             token = (body.get("metadata") or {}).get("continue")
@@ -155,8 +157,9 @@ class KubeClients:
                     old.close()
             else:
                 self._cache.move_to_end(key)
-        return KubeAccess(cluster=cluster, api_client=api,
-                          timeout=self.cluster_settings(cluster).request_timeout_seconds)
+        return KubeAccess(
+            cluster=cluster, api_client=api, timeout=self.cluster_settings(cluster).request_timeout_seconds
+        )
 
     def close(self) -> None:
         """Close every cached client."""

@@ -15,7 +15,9 @@ _SECRET_PATTERNS = [
     re.compile(r"xapp-[A-Za-z0-9-]+"),
     re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"),
     re.compile(r"-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----"),
-    re.compile(r"(?i)(password|secret|token|client-key-data|client-certificate-data)([\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
+    re.compile(
+        r"(?i)(password|secret|token|client-key-data|client-certificate-data)([\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
+    ),
 ]
 _STD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 

@@ -134,7 +134,9 @@ class IdentitySettings(_Strict):
 class StoreSettings(_Strict):
     """Where runs, approvals, audit and alert state are kept."""
 
-    url: str = Field("sqlite:///runbook-bot.sqlite3", description="SQLAlchemy URL: sqlite:///file or postgresql+psycopg://")
+    url: str = Field(
+        "sqlite:///runbook-bot.sqlite3", description="SQLAlchemy URL: sqlite:///file or postgresql+psycopg://"
+    )
 
     @field_validator("url")
     @classmethod
@@ -156,9 +158,9 @@ class Settings(BaseSettings):
         description="cluster name → settings; default one cluster from the current kubeconfig",
     )
     default_cluster: str | None = None
-    slack: SlackSettings = Field(default_factory=SlackSettings)  # type: ignore[arg-type]
+    slack: SlackSettings = Field(default_factory=SlackSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
-    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)
     runbook_dirs: list[Path] = Field(default_factory=list, description="operator runbook folders")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"

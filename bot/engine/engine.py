@@ -19,14 +19,14 @@ from pydantic import ValidationError
 from bot.clients.authz import missing_permissions
 from bot.clients.kube import Impersonation, KubeAccess, KubeClients
 from bot.config.settings import Settings
-from bot.engine.parser import Invocation, bind, tokenize
 from bot.engine.params import ParamSpec, Weights, WorkloadName, parse_value, resolve_value
+from bot.engine.parser import Invocation, bind, tokenize
 from bot.engine.runbooks import Runbook, RunbookCatalog, substitute
 from bot.errors import BotError, DeniedError, NotFoundError, ParseError, UserError
 from bot.model import Permission, Requester
 from bot.report import Report, Tone
 from bot.steps.base import RunbookInfo, Step, StepContext, StepPlan
-from bot.steps.invoke import call
+from bot.steps.invoke import call, kube_errors
 from bot.steps.registry import StepRegistry
 from bot.steps.resolve import KubeResolver, closest
 
@@ -71,8 +71,7 @@ def new_ref() -> str:
 class Engine:
     """Turns a command line from a requester into a planned, authorized, executed run."""
 
-    def __init__(self, settings: Settings, catalog: RunbookCatalog, registry: StepRegistry,
-                 kube: KubeClients) -> None:
+    def __init__(self, settings: Settings, catalog: RunbookCatalog, registry: StepRegistry, kube: KubeClients) -> None:
         self.settings = settings
         self.catalog = catalog
         self.registry = registry
@@ -94,9 +93,13 @@ class Engine:
                     f"`{name}` ({spec.type}{', optional' if not spec.required else ''}"
                     f"{', default ' + str(spec.default) if spec.default not in (None, False) else ''})"
                     f"{': ' + spec.help if spec.help else ''}"
-                    for name, spec in rb.params.items())
-                infos.append(RunbookInfo(rb.name, rb.summary, rb.usage or rb.name, rb.risk, params_help,
-                                         tuple(dict.fromkeys(perms))))
+                    for name, spec in rb.params.items()
+                )
+                infos.append(
+                    RunbookInfo(
+                        rb.name, rb.summary, rb.usage or rb.name, rb.risk, params_help, tuple(dict.fromkeys(perms))
+                    )
+                )
             self._infos = infos
         return self._infos
 
@@ -134,8 +137,9 @@ class Engine:
         rb = self.find_runbook(line.runbook)
         return bind(line, rb)
 
-    def prepare(self, text: str, requester: Requester, channel: str | None = None,
-                progress: Callable[[str], None] | None = None) -> PreparedRun:
+    def prepare(
+        self, text: str, requester: Requester, channel: str | None = None, progress: Callable[[str], None] | None = None
+    ) -> PreparedRun:
         """Parse, resolve against the cluster and plan every step. Changes nothing."""
         inv = self.parse(text)
         cluster = inv.cluster or self.settings.cluster_for_channel(channel)
@@ -145,8 +149,15 @@ class Engine:
         namespace = inv.namespace or cs.default_namespace
         run_id = new_ref()
         kube = self.access_for(cluster, requester, run_id)
-        ctx = StepContext(run_id=run_id, cluster=cluster, namespace=namespace, requester=requester, kube=kube,
-                          catalog=self, namespace_explicit=inv.namespace is not None)
+        ctx = StepContext(
+            run_id=run_id,
+            cluster=cluster,
+            namespace=namespace,
+            requester=requester,
+            kube=kube,
+            catalog=self,
+            namespace_explicit=inv.namespace is not None,
+        )
         if progress is not None:
             ctx.progress = progress
         values = self._resolve(inv, kube, namespace, cluster)
@@ -162,7 +173,8 @@ class Engine:
             except ValidationError as exc:
                 first = exc.errors(include_url=False, include_input=False)[0]
                 raise UserError(f"{call_.step}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-            plan = call(cluster, lambda step=step, params=params: step.plan(ctx, params))
+            with kube_errors(cluster):
+                plan = step.plan(ctx, params)
             planned.append(PlannedStep(step, params, plan))
         run = PreparedRun(run_id, inv.runbook, cluster, namespace, requester, values, planned, ctx)
         run.permissions = list(dict.fromkeys(p for s in planned for p in s.plan.permissions))
@@ -176,14 +188,17 @@ class Engine:
         missing = self.allowed(run.cluster, run.requester, run.permissions)
         if missing:
             listed = " and ".join(p.describe() for p in missing)
-            raise DeniedError(f"{run.requester.kube_user} may not {listed} on cluster {run.cluster}",
-                              hint="ask for a RoleBinding that grants it; the bot never does more than your RBAC allows")
+            raise DeniedError(
+                f"{run.requester.kube_user} may not {listed} on cluster {run.cluster}",
+                hint="ask for a RoleBinding that grants it; the bot never does more than your RBAC allows",
+            )
 
     def execute(self, run: PreparedRun) -> Report:
         """Run every planned step in order; the last report wins (read runbooks have one step)."""
         report: Report | None = None
         for ps in run.steps:
-            out = call(run.cluster, lambda ps=ps: ps.step.run(run.context, ps.params))
+            with kube_errors(run.cluster):
+                out = ps.step.run(run.context, ps.params)
             if out is not None:
                 report = out
         if report is None:
@@ -201,12 +216,14 @@ class Engine:
             elif spec.type == "runbook":
                 out[name] = self.find_runbook(value).name
             else:
-                out[name] = call(cluster, lambda spec=spec, value=value: resolve_value(spec, value, resolver, namespace))
+                with kube_errors(cluster):
+                    out[name] = resolve_value(spec, value, resolver, namespace)
         return out
 
 
 def plan_hash(run: PreparedRun) -> str:
     """SHA-256 over what the run will do: runbook, cluster, values and every step's plan facts."""
+
     def norm(v: Any) -> Any:
         if isinstance(v, Weights | WorkloadName):
             return str(v)
@@ -222,8 +239,12 @@ def plan_hash(run: PreparedRun) -> str:
         "namespace": run.namespace,
         "values": {k: norm(v) for k, v in sorted(run.values.items())},
         "steps": [
-            {"step": s.step.name, "params": s.params.model_dump(mode="json"),
-             "targets": [t.model_dump() for t in s.plan.targets], "fingerprint": s.plan.fingerprint}
+            {
+                "step": s.step.name,
+                "params": s.params.model_dump(mode="json"),
+                "targets": [t.model_dump() for t in s.plan.targets],
+                "fingerprint": s.plan.fingerprint,
+            }
             for s in run.steps
         ],
     }
@@ -233,8 +254,11 @@ def plan_hash(run: PreparedRun) -> str:
 def error_report(exc: BaseException, ref: str) -> Report:
     """What the user sees for a failure: the reason for user errors, a reference otherwise."""
     if isinstance(exc, UserError):
-        title = "Not allowed" if isinstance(exc, DeniedError) else (
-            "Cannot read that command" if isinstance(exc, ParseError) else "Cannot do that")
+        title = (
+            "Not allowed"
+            if isinstance(exc, DeniedError)
+            else ("Cannot read that command" if isinstance(exc, ParseError) else "Cannot do that")
+        )
         report = Report(title=title, tone=Tone.ERROR, summary=exc.message)
         if exc.hint:
             report.section().lines.append(exc.hint)
@@ -244,9 +268,12 @@ def error_report(exc: BaseException, ref: str) -> Report:
         report = Report(title="The run failed", tone=Tone.ERROR, summary=str(exc))
         report.context.append(f"ref {ref}")
         return report
-    return Report(title="Something went wrong", tone=Tone.ERROR,
-                  summary=f"An internal error occurred; the operator can find it in the logs under ref {ref}.",
-                  context=[f"ref {ref}"])
+    return Report(
+        title="Something went wrong",
+        tone=Tone.ERROR,
+        summary=f"An internal error occurred; the operator can find it in the logs under ref {ref}.",
+        context=[f"ref {ref}"],
+    )
 
 
 __all__ = ["Engine", "PreparedRun", "error_report", "new_ref", "parse_value", "plan_hash"]

@@ -30,8 +30,12 @@ ProfileLookup = Callable[[str], ChatProfile]
 class IdentityMapper:
     """Maps chat users to Kubernetes identities; profile lookups are cached for a bounded time."""
 
-    def __init__(self, settings: IdentitySettings, lookup: ProfileLookup | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: IdentitySettings,
+        lookup: ProfileLookup | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._settings = settings
         self._lookup = lookup
         self._clock = clock

@@ -17,8 +17,17 @@ from bot.errors import ParseError
 from bot.steps.base import WorkloadRef
 
 ParamType = Literal[
-    "string", "integer", "bool", "duration", "weights", "node", "namespace", "pod", "workload",
-    "runbook", "choice",
+    "string",
+    "integer",
+    "bool",
+    "duration",
+    "weights",
+    "node",
+    "namespace",
+    "pod",
+    "workload",
+    "runbook",
+    "choice",
 ]
 
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -26,9 +35,15 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SAFE_STRING = re.compile(r"^[\w.:/@=+,-]{1,253}$")
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 WORKLOAD_KINDS = {
-    "deployment": "Deployment", "deploy": "Deployment", "deployments": "Deployment",
-    "statefulset": "StatefulSet", "sts": "StatefulSet", "statefulsets": "StatefulSet",
-    "daemonset": "DaemonSet", "ds": "DaemonSet", "daemonsets": "DaemonSet",
+    "deployment": "Deployment",
+    "deploy": "Deployment",
+    "deployments": "Deployment",
+    "statefulset": "StatefulSet",
+    "sts": "StatefulSet",
+    "statefulsets": "StatefulSet",
+    "daemonset": "DaemonSet",
+    "ds": "DaemonSet",
+    "daemonsets": "DaemonSet",
 }
 
 
@@ -132,7 +147,9 @@ def parse_value(name: str, spec: ParamSpec, raw: str) -> Any:
         return raw
     if t in ("node", "pod"):
         if len(raw) > 253 or not DNS_SUBDOMAIN.match(raw):
-            raise ParseError(f"`{raw}` is not a valid {t} name", hint="names are lowercase letters, digits, '-' and '.'")
+            raise ParseError(
+                f"`{raw}` is not a valid {t} name", hint="names are lowercase letters, digits, '-' and '.'"
+            )
         return raw
     if t in ("namespace", "runbook"):
         if len(raw) > 63 or not DNS_LABEL.match(raw):
@@ -182,4 +199,3 @@ def resolve_value(spec: ParamSpec, value: Any, resolver: Resolver, namespace: st
         assert isinstance(value, WorkloadName)
         return resolver.workload(namespace, value.kind, value.name)
     return value
-

@@ -98,7 +98,9 @@ def bind(line: CommandLine, runbook: Runbook) -> Invocation:
             name = flags.get(key[3:] if negated else key)
             if name is None:
                 known = ", ".join(f"--{f}" for f in flags) or "none"
-                raise ParseError(f"`{runbook.name}` has no option --{key}", hint=f"options: {known}; usage: {runbook.usage}")
+                raise ParseError(
+                    f"`{runbook.name}` has no option --{key}", hint=f"options: {known}; usage: {runbook.usage}"
+                )
             spec = runbook.params[name]
             if spec.type == "bool":
                 raw = inline if eq else ("false" if negated else "true")
@@ -131,5 +133,6 @@ def bind(line: CommandLine, runbook: Runbook) -> Invocation:
         if spec.required:
             raise ParseError(f"`{runbook.name}` needs <{name}>", hint=f"usage: {runbook.usage}")
         values[name] = parse_value(name, spec, str(spec.default)) if spec.default is not None else None
-    return Invocation(runbook=runbook, values=values, cluster=line.cluster, namespace=line.namespace,
-                      raw=line.raw, given=given)
+    return Invocation(
+        runbook=runbook, values=values, cluster=line.cluster, namespace=line.namespace, raw=line.raw, given=given
+    )

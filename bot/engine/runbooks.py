@@ -57,7 +57,7 @@ class Runbook(BaseModel):
         out = []
         for item in value:
             if isinstance(item, dict) and len(item) == 1 and "step" not in item:
-                (name, args), = item.items()
+                ((name, args),) = item.items()
                 out.append({"step": name, "args": args if args is not None else {}})
             else:
                 out.append(item)
@@ -98,7 +98,11 @@ def render_usage(rb: Runbook) -> str:
             parts.append(f"<{name}>" if p.required else f"[{name}]")
     for name, p in rb.params.items():
         if not p.positional:
-            parts.append(f"[--{name.replace('_', '-')}]" if p.type == "bool" else f"[--{name.replace('_', '-')} {p.type.upper()}]")
+            parts.append(
+                f"[--{name.replace('_', '-')}]"
+                if p.type == "bool"
+                else f"[--{name.replace('_', '-')} {p.type.upper()}]"
+            )
     return " ".join(parts)
 
 
@@ -215,16 +219,26 @@ def _check_step(
     loc: list[str | int] = ["steps", i, call.step]
     if step is None:
         near = ", ".join(n for n in registry.names() if n.split(".")[-1] in call.step) or ", ".join(registry.names())
-        return [ConfigProblem(str(path), format_loc(["steps", i]), f"unknown step {call.step!r} (known: {near})",
-                              located.line_of(["steps", i]))]
+        return [
+            ConfigProblem(
+                str(path),
+                format_loc(["steps", i]),
+                f"unknown step {call.step!r} (known: {near})",
+                located.line_of(["steps", i]),
+            )
+        ]
     problems = []
     fields = step.Params.model_fields
     for key in call.args:
         if key not in fields:
-            problems.append(ConfigProblem(
-                str(path), format_loc([*loc, key]),
-                f"step {call.step} has no argument {key!r} (it takes: {', '.join(fields) or 'none'})",
-                located.line_of([*loc, key])))
+            problems.append(
+                ConfigProblem(
+                    str(path),
+                    format_loc([*loc, key]),
+                    f"step {call.step} has no argument {key!r} (it takes: {', '.join(fields) or 'none'})",
+                    located.line_of([*loc, key]),
+                )
+            )
     # Literal (placeholder-free) values are validated now; templated ones at run time.
     literal = {k: v for k, v in call.args.items() if k in fields and not list(_placeholders(v))}
     templated = {k for k in call.args if k not in literal}
@@ -235,8 +249,11 @@ def _check_step(
             key = str(err["loc"][0]) if err["loc"] else ""
             if err["type"] == "missing" and (key in templated or key in call.args):
                 continue
-            problems.append(ConfigProblem(str(path), format_loc([*loc, key]), f"{call.step}: {err['msg']}",
-                                          located.line_of([*loc, key])))
+            problems.append(
+                ConfigProblem(
+                    str(path), format_loc([*loc, key]), f"{call.step}: {err['msg']}", located.line_of([*loc, key])
+                )
+            )
     return problems
 
 

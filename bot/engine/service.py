@@ -28,8 +28,16 @@ def handle_command(engine: Engine, text: str, requester: Requester, channel: str
     try:
         run = engine.prepare(text, requester, channel)
         engine.authorize(run)
-        log.info("command", extra={"ref": ref, "runbook": run.runbook.name, "cluster": run.cluster,
-                                   "user": requester.chat_id, "run_id": run.run_id})
+        log.info(
+            "command",
+            extra={
+                "ref": ref,
+                "runbook": run.runbook.name,
+                "cluster": run.cluster,
+                "user": requester.chat_id,
+                "run_id": run.run_id,
+            },
+        )
         if run.needs_confirmation:
             raise UserError(f"`{run.runbook.name}` changes the cluster; confirmation is not available on this surface")
         return Outcome(engine.execute(run))

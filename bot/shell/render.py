@@ -14,7 +14,7 @@ def _table(t: Table) -> list[str]:
     widths = [len(c) for c in t.columns]
     for row in t.rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out.append("  " + fmt.format(*[c.upper() for c in t.columns]).rstrip())
     out += ["  " + fmt.format(*row).rstrip() for row in t.rows]
     return out

@@ -38,8 +38,10 @@ def run_shell(bot: Bot, requester: Requester, stdin: TextIO = sys.stdin, stdout:
     interactive = stdin.isatty()
     command = bot.settings.slack.command
     if interactive:
-        stdout.write(f"k8s-runbook-bot shell — clusters: {', '.join(bot.settings.clusters)}; "
-                     f"acting as {requester.describe()}. Type 'help', or 'exit'.\n")
+        stdout.write(
+            f"k8s-runbook-bot shell — clusters: {', '.join(bot.settings.clusters)}; "
+            f"acting as {requester.describe()}. Type 'help', or 'exit'.\n"
+        )
     failures = 0
     while True:
         if interactive:
@@ -50,7 +52,7 @@ def run_shell(bot: Bot, requester: Requester, stdin: TextIO = sys.stdin, stdout:
             break
         text = line.strip()
         if text.startswith(command + " ") or text == command:
-            text = text[len(command):].strip()
+            text = text[len(command) :].strip()
         if not text or text.startswith("#"):
             continue
         if text in ("exit", "quit"):

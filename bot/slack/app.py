@@ -44,7 +44,9 @@ def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: 
         ignoring_self_events_enabled=True,
     )
     need_groups = bool(bot.settings.identity.user_groups)
-    mapper = IdentityMapper(bot.settings.identity, SlackProfiles(client, need_groups, bot.settings.identity.cache_seconds))
+    mapper = IdentityMapper(
+        bot.settings.identity, SlackProfiles(client, need_groups, bot.settings.identity.cache_seconds)
+    )
     register_commands(app, bot, mapper)
     return app
 
@@ -77,8 +79,11 @@ def register_commands(app: App, bot: Bot, mapper: IdentityMapper) -> None:
         try:
             requester = mapper.requester(user_id)
         except UserError as exc:
-            respond(blocks=[b.to_dict() for b in report_blocks(error_report(exc, ref))],
-                    text=exc.message, response_type="ephemeral")
+            respond(
+                blocks=[b.to_dict() for b in report_blocks(error_report(exc, ref))],
+                text=exc.message,
+                response_type="ephemeral",
+            )
             COMMANDS.labels(runbook="-", outcome="refused").inc()
             return
         outcome = handle_command(bot.engine, text, requester, channel)
@@ -87,8 +92,11 @@ def register_commands(app: App, bot: Bot, mapper: IdentityMapper) -> None:
             if outcome.ok:
                 _post(client, respond, channel, outcome.report)
             else:
-                respond(blocks=[b.to_dict() for b in report_blocks(outcome.report)],
-                        text=report_fallback_text(outcome.report), response_type="ephemeral")
+                respond(
+                    blocks=[b.to_dict() for b in report_blocks(outcome.report)],
+                    text=report_fallback_text(outcome.report),
+                    response_type="ephemeral",
+                )
         except SlackApiError as exc:
             log.error("cannot post to Slack", extra={"ref": ref, "error": exc.response.get("error")})
         COMMANDS.labels(runbook=known, outcome="ok" if outcome.ok else "error").inc()

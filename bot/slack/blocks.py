@@ -23,8 +23,7 @@ MAX_TEXT = 3000
 MAX_HEADER = 150
 MAX_FIELDS = 10
 MAX_FIELD = 2000
-ICON = {Tone.INFO: ":information_source:", Tone.OK: ":white_check_mark:", Tone.WARN: ":warning:",
-        Tone.ERROR: ":x:"}
+ICON = {Tone.INFO: ":information_source:", Tone.OK: ":white_check_mark:", Tone.WARN: ":warning:", Tone.ERROR: ":x:"}
 
 
 def escape(text: str) -> str:
@@ -83,8 +82,7 @@ def _section_blocks(s: Section) -> list[Block]:
     title = f"{ICON[s.tone]} *{escape(s.title)}*" if s.title else None
     fields = [MarkdownTextObject(text=clip(f"*{escape(k)}*\n{v}", MAX_FIELD)) for k, v in s.fields[:MAX_FIELDS]]
     if title or fields:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=title) if title else None,
-                                   fields=fields or None))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=title) if title else None, fields=fields or None))
     if s.lines:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_lines_text([escape(x) for x in s.lines]))))
     return blocks
@@ -94,17 +92,22 @@ def report_blocks(report: Report) -> list[Block]:
     """The Block Kit blocks of ``report``, at most 50."""
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=clip(report.title, MAX_HEADER)))]
     if report.summary:
-        blocks.append(SectionBlock(text=MarkdownTextObject(
-            text=clip(f"{ICON[report.tone]} {escape(report.summary)}", MAX_TEXT))))
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=clip(f"{ICON[report.tone]} {escape(report.summary)}", MAX_TEXT)))
+        )
     for part in report.parts:
         blocks.append(DividerBlock())
         blocks.extend(_table_blocks(part) if isinstance(part, Table) else _section_blocks(part))
     if report.context:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(escape(" · ".join(report.context)), MAX_TEXT))]))
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=clip(escape(" · ".join(report.context)), MAX_TEXT))])
+        )
     if len(blocks) > MAX_BLOCKS:
         dropped = len(blocks) - (MAX_BLOCKS - 1)
-        blocks = blocks[: MAX_BLOCKS - 1] + [ContextBlock(elements=[MarkdownTextObject(
-            text=f"… and {dropped} more blocks; the full output is in the thread")])]
+        more = ContextBlock(
+            elements=[MarkdownTextObject(text=f"… and {dropped} more blocks; the full output is in the thread")]
+        )
+        blocks = [*blocks[: MAX_BLOCKS - 1], more]
     return blocks
 
 

@@ -31,8 +31,14 @@ class SlackProfiles:
         profile = user.get("profile") or {}
         name = profile.get("display_name") or user.get("real_name") or user.get("name") or user_id
         groups = self._memberships().get(user_id, ()) if self._need_groups else ()
-        return ChatProfile(user_id=user_id, display_name=name, email=profile.get("email"), user_groups=groups,
-                           is_bot=bool(user.get("is_bot")), deleted=bool(user.get("deleted")))
+        return ChatProfile(
+            user_id=user_id,
+            display_name=name,
+            email=profile.get("email"),
+            user_groups=groups,
+            is_bot=bool(user.get("is_bot")),
+            deleted=bool(user.get("deleted")),
+        )
 
     def _memberships(self) -> dict[str, tuple[str, ...]]:
         now = time.monotonic()

@@ -30,14 +30,17 @@ class ProbeAndSlackApp:
             return self._plain(start_response, "200 OK", b"ok")
         if path == "/readyz":
             ok = self._ready()
-            return self._plain(start_response, "200 OK" if ok else "503 Service Unavailable",
-                               b"ready" if ok else b"not ready: Slack connection is down")
+            return self._plain(
+                start_response,
+                "200 OK" if ok else "503 Service Unavailable",
+                b"ready" if ok else b"not ready: Slack connection is down",
+            )
         if path == "/metrics":
             body = generate_latest(REGISTRY)
             start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))])
             return [body]
         if self._slack is not None and path == "/slack/events":
-            return self._slack(environ, start_response)  # type: ignore[arg-type]
+            return self._slack(environ, start_response)
         return self._plain(start_response, "404 Not Found", b"not found")
 
     @staticmethod
@@ -90,4 +93,4 @@ def serve_socket_mode(app: App, app_token: str, host: str, port: int) -> None:
     probes = make_http_server(ProbeAndSlackApp(None, ready=lambda: bool(handler.client.is_connected())), host, port)
     threading.Thread(target=probes.run, name="probes", daemon=True).start()
     log.info("connecting", extra={"mode": "socket", "probes_port": probes.effective_port})
-    handler.start()
+    handler.start()  # type: ignore[no-untyped-call]

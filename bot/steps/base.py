@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from bot.model import ObjectRef, Permission, Requester, WorkloadRef
 from bot.report import Report
@@ -100,4 +100,14 @@ class Step(Generic[P]):
         raise NotImplementedError
 
 
-__all__ = ["Catalog", "ObjectRef", "Permission", "Requester", "RunbookInfo", "Step", "StepContext", "StepPlan", "WorkloadRef"]
+__all__ = [
+    "Catalog",
+    "ObjectRef",
+    "Permission",
+    "Requester",
+    "RunbookInfo",
+    "Step",
+    "StepContext",
+    "StepPlan",
+    "WorkloadRef",
+]

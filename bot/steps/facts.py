@@ -11,10 +11,18 @@ from typing import Any
 
 Obj = dict[str, Any]
 
-WAITING_TROUBLE = frozenset({
-    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
-    "CreateContainerError", "InvalidImageName", "RunContainerError", "ContainerCannotRun",
-})
+WAITING_TROUBLE = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "InvalidImageName",
+        "RunContainerError",
+        "ContainerCannotRun",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -66,10 +74,20 @@ def node_state(node: Obj) -> NodeState:
     ready = ready_c.get("status") == "True"
     reason = "Ready" if ready else ("Unknown" if ready_c.get("status", "Unknown") == "Unknown" else "NotReady")
     labels = meta.get("labels") or {}
-    roles = tuple(sorted(k.split("/", 1)[1] for k in labels
-                         if k.startswith("node-role.kubernetes.io/") and "/" in k and k.split("/", 1)[1]))
-    pressures = tuple(sorted(t for t in ("MemoryPressure", "DiskPressure", "PIDPressure")
-                             if (conditions.get(t) or {}).get("status") == "True"))
+    roles = tuple(
+        sorted(
+            k.split("/", 1)[1]
+            for k in labels
+            if k.startswith("node-role.kubernetes.io/") and "/" in k and k.split("/", 1)[1]
+        )
+    )
+    pressures = tuple(
+        sorted(
+            t
+            for t in ("MemoryPressure", "DiskPressure", "PIDPressure")
+            if (conditions.get(t) or {}).get("status") == "True"
+        )
+    )
     return NodeState(
         name=meta.get("name", "?"),
         ready=ready,
@@ -87,10 +105,10 @@ def pod_status(pod: Obj) -> str:
     meta, status = pod.get("metadata", {}), pod.get("status", {})
     if meta.get("deletionTimestamp"):
         return "Terminating"
-    for cs in (status.get("initContainerStatuses") or []):
+    for cs in status.get("initContainerStatuses") or []:
         state = cs.get("state") or {}
         if "waiting" in state and state["waiting"].get("reason") not in (None, "PodInitializing"):
-            return "Init:" + state["waiting"]["reason"]
+            return "Init:" + str(state["waiting"]["reason"])
     for cs in status.get("containerStatuses") or []:
         state = cs.get("state") or {}
         if "waiting" in state and state["waiting"].get("reason"):

@@ -88,20 +88,33 @@ class ClusterStatus(Step[NoParams]):
         report = Report(
             title=f"Cluster {ctx.cluster}: " + ("needs attention" if problems else "healthy"),
             tone=Tone.WARN if problems else Tone.OK,
-            summary=(f"{len(nodes)} nodes: {ready} Ready, {len(not_ready)} NotReady, {len(cordoned)} cordoned · "
-                     f"{total_pods} pods ({scope}), {sum(trouble.values())} not running · "
-                     f"{len(short)} workloads short of replicas"),
+            summary=(
+                f"{len(nodes)} nodes: {ready} Ready, {len(not_ready)} NotReady, {len(cordoned)} cordoned · "
+                f"{total_pods} pods ({scope}), {sum(trouble.values())} not running · "
+                f"{len(short)} workloads short of replicas"
+            ),
         )
         nodes_section = report.section("Nodes", tone=Tone.WARN if not_ready else Tone.OK)
-        nodes_section.fields = [("Ready", str(ready)), ("NotReady", str(len(not_ready))),
-                                ("Cordoned", str(len(cordoned))), ("Total", str(len(nodes)))]
+        nodes_section.fields = [
+            ("Ready", str(ready)),
+            ("NotReady", str(len(not_ready))),
+            ("Cordoned", str(len(cordoned))),
+            ("Total", str(len(nodes))),
+        ]
         nodes_section.lines = [f"{n.name}: {n.status}" for n in not_ready]
         nodes_section.lines += [f"{name}: cordoned" for name in cordoned if name not in {n.name for n in not_ready}]
-        report.table(["Reason", "Pods", "Examples"],
-                     [[r, str(c), ", ".join(examples[r][:3])] for r, c in trouble.most_common()],
-                     title="Pods not running", empty="every pod is running")
-        report.table(["Workload", "Namespace", "Ready"], short, title="Workloads short of replicas",
-                     empty="every workload has its replicas")
+        report.table(
+            ["Reason", "Pods", "Examples"],
+            [[r, str(c), ", ".join(examples[r][:3])] for r, c in trouble.most_common()],
+            title="Pods not running",
+            empty="every pod is running",
+        )
+        report.table(
+            ["Workload", "Namespace", "Ready"],
+            short,
+            title="Workloads short of replicas",
+            empty="every workload has its replicas",
+        )
         return report
 
 
@@ -121,15 +134,29 @@ class ListNodes(Step[NoParams]):
     def run(self, ctx: StepContext, params: NoParams) -> Report:
         kube = ctx.kube
         per_node: Counter[str] = Counter(
-            p["spec"].get("nodeName") for p in kube.list_raw(
-                kube.core.list_pod_for_all_namespaces, field_selector="status.phase!=Succeeded,status.phase!=Failed")
+            p["spec"].get("nodeName")
+            for p in kube.list_raw(
+                kube.core.list_pod_for_all_namespaces, field_selector="status.phase!=Succeeded,status.phase!=Failed"
+            )
         )
         states = sorted((node_state(n) for n in kube.list_raw(kube.core.list_node)), key=lambda s: s.name)
-        rows = [[s.name, s.status, ",".join(s.roles) or "<none>", age(s.created), s.kubelet_version,
-                 str(per_node.get(s.name, 0))] for s in states]
+        rows = [
+            [
+                s.name,
+                s.status,
+                ",".join(s.roles) or "<none>",
+                age(s.created),
+                s.kubelet_version,
+                str(per_node.get(s.name, 0)),
+            ]
+            for s in states
+        ]
         bad = sum(1 for s in states if not s.ready)
-        report = Report(title=f"Nodes on {ctx.cluster}", tone=Tone.WARN if bad else Tone.OK,
-                        summary=f"{len(states)} nodes, {bad} not Ready")
+        report = Report(
+            title=f"Nodes on {ctx.cluster}",
+            tone=Tone.WARN if bad else Tone.OK,
+            summary=f"{len(states)} nodes, {bad} not Ready",
+        )
         report.table(["Node", "Status", "Roles", "Age", "Version", "Pods"], rows, empty="no nodes")
         return report
 
@@ -156,15 +183,23 @@ class PodsOnNode(Step[PodsOnNodeParams]):
 
     def run(self, ctx: StepContext, params: PodsOnNodeParams) -> Report:
         kube = ctx.kube
-        pods = list(kube.list_raw(kube.core.list_pod_for_all_namespaces,
-                                  field_selector=f"spec.nodeName={params.node}"))
+        pods = list(kube.list_raw(kube.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={params.node}"))
         pods.sort(key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"]))
-        rows = [[f"{p['metadata']['namespace']}/{p['metadata']['name']}", pod_status(p), str(pod_restarts(p)),
-                 age(parse_time(p["metadata"].get("creationTimestamp")))]
-                for p in pods]
+        rows = [
+            [
+                f"{p['metadata']['namespace']}/{p['metadata']['name']}",
+                pod_status(p),
+                str(pod_restarts(p)),
+                age(parse_time(p["metadata"].get("creationTimestamp"))),
+            ]
+            for p in pods
+        ]
         unhealthy = sum(1 for p in pods if not pod_is_healthy(p))
-        report = Report(title=f"Pods on node {params.node}", tone=Tone.WARN if unhealthy else Tone.INFO,
-                        summary=f"{len(pods)} pods, {unhealthy} not running")
+        report = Report(
+            title=f"Pods on node {params.node}",
+            tone=Tone.WARN if unhealthy else Tone.INFO,
+            summary=f"{len(pods)} pods, {unhealthy} not running",
+        )
         report.table(["Pod", "Status", "Restarts", "Age"], rows[:MAX_ROWS], empty="no pods on this node")
         if len(rows) > MAX_ROWS:
             report.context.append(f"showing {MAX_ROWS} of {len(rows)} pods")

@@ -7,7 +7,11 @@ from pydantic import BaseModel, ConfigDict
 from bot.report import Report, Tone
 from bot.steps.base import Step, StepContext, StepPlan
 
-RISK_LABEL = {"read": "read-only", "change": "change (asks to confirm)", "destructive": "destructive (may need approval)"}
+RISK_LABEL = {
+    "read": "read-only",
+    "change": "change (asks to confirm)",
+    "destructive": "destructive (may need approval)",
+}
 
 
 class HelpParams(BaseModel):
@@ -37,8 +41,10 @@ class Help(Step[HelpParams]):
             sec.lines = list(info.params_help)
             sec.lines.append("Every runbook also takes `--cluster NAME` and `-n/--namespace NS`.")
             return report
-        report = Report(title="Runbooks", summary="Type `help <runbook>` for details. "
-                        "Every runbook takes `--cluster NAME` and `-n/--namespace NS`.")
+        report = Report(
+            title="Runbooks",
+            summary="Type `help <runbook>` for details. Every runbook takes `--cluster NAME` and `-n/--namespace NS`.",
+        )
         rows = [[f"`{i.usage}`", i.summary, i.risk] for i in infos.values()]
         report.table(["Usage", "What it does", "Risk"], rows)
         report.context.append("clusters: " + ", ".join(ctx.catalog.cluster_names()))
@@ -69,11 +75,12 @@ class WhoAmI(Step[NoArgs]):
         infos = [i for i in ctx.catalog.runbook_infos() if i.permissions]
         rows = []
         for cluster in ctx.catalog.cluster_names():
-            may, may_not = [], []
+            may: list[str] = []
+            may_not: list[str] = []
             for info in infos:
                 try:
                     missing = ctx.catalog.allowed(cluster, req, info.permissions)
-                except Exception:  # noqa: BLE001 - an unreachable cluster must not hide the others
+                except Exception:
                     rows.append([cluster, "cluster unreachable", ""])
                     break
                 (may_not if missing else may).append(info.name)

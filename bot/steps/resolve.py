@@ -62,18 +62,24 @@ class KubeResolver:
             "DaemonSet": (apps.read_namespaced_daemon_set, apps.list_namespaced_daemon_set),
         }
         kinds = [kind] if kind else list(readers)
-        found = [k for k in kinds if self._exists(
-            lambda k=k: readers[k][0](name, namespace, _request_timeout=self._kube.timeout))]
+        found = [
+            k
+            for k in kinds
+            if self._exists(lambda k=k: readers[k][0](name, namespace, _request_timeout=self._kube.timeout))
+        ]
         if len(found) == 1:
             return WorkloadRef(kind=found[0], name=name, namespace=namespace)
         if len(found) > 1:
             options = ", ".join(f"`{k.lower()}/{name}`" for k in found)
-            raise UserError(f"`{name}` names more than one workload in namespace {namespace}",
-                            hint=f"say which: {options}")
+            raise UserError(
+                f"`{name}` names more than one workload in namespace {namespace}", hint=f"say which: {options}"
+            )
         names = []
         for k in kinds:
-            names += [f"{k.lower()}/{o['metadata']['name']}" if not kind else o["metadata"]["name"]
-                      for o in self._kube.list_raw(readers[k][1], namespace=namespace)]
+            names += [
+                f"{k.lower()}/{o['metadata']['name']}" if not kind else o["metadata"]["name"]
+                for o in self._kube.list_raw(readers[k][1], namespace=namespace)
+            ]
         suggestions = closest(name, names) or closest(name, [n.split("/")[-1] for n in names])
         label = (kind or "workload").lower()
         raise NotFoundError(label, name, suggestions, where=f"in namespace {namespace}")

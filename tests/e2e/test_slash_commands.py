@@ -11,7 +11,13 @@ from kubernetes import client
 from slack_sdk.models.blocks import Block
 
 from tests.harness.bot_server import SIGNING_SECRET, BotServer
-from tests.harness.kwok_nodes import create_deployment, create_namespace, create_node, wait_node_ready, wait_pods_running
+from tests.harness.kwok_nodes import (
+    create_deployment,
+    create_namespace,
+    create_node,
+    wait_node_ready,
+    wait_pods_running,
+)
 from tests.harness.rbac import READ_RULES, bind_cluster_role, ensure_cluster_role
 from tests.harness.slack_server import FakeSlack
 from tests.harness.slack_signing import signed_headers, slash_command_body
@@ -33,8 +39,9 @@ def three_nodes(e2e_admin: client.ApiClient) -> Iterator[list[str]]:
     yield ["node-1", "node-2", "node-3"]
 
 
-def send(server: BotServer, slack: FakeSlack, text: str, *, user: str = "U0ALICE",
-         timestamp: int | None = None) -> tuple[int, float]:
+def send(
+    server: BotServer, slack: FakeSlack, text: str, *, user: str = "U0ALICE", timestamp: int | None = None
+) -> tuple[int, float]:
     body = slash_command_body(text, user_id=user, response_url=slack.response_url())
     started = time.monotonic()
     status, _ = server.post("/slack/events", body, signed_headers(SIGNING_SECRET, body, timestamp=timestamp))
@@ -55,7 +62,8 @@ def all_text(blocks: list[dict[str, Any]]) -> str:
 
 
 def test_status_acks_fast_and_posts_counts_matching_the_cluster(
-        bot_server: BotServer, fake_slack: FakeSlack, three_nodes: list[str]) -> None:
+    bot_server: BotServer, fake_slack: FakeSlack, three_nodes: list[str]
+) -> None:
     status, seconds = send(bot_server, fake_slack, "status")
     assert status == 200
     assert seconds < 3.0, f"ack took {seconds:.2f}s"
@@ -72,7 +80,8 @@ def test_status_acks_fast_and_posts_counts_matching_the_cluster(
 
 
 def test_pods_lists_exactly_the_pods_bound_to_the_node(
-        bot_server: BotServer, fake_slack: FakeSlack, three_nodes: list[str], e2e_admin: client.ApiClient) -> None:
+    bot_server: BotServer, fake_slack: FakeSlack, three_nodes: list[str], e2e_admin: client.ApiClient
+) -> None:
     core, apps = client.CoreV1Api(e2e_admin), client.AppsV1Api(e2e_admin)
     create_namespace(core, "shop")
     create_deployment(apps, "shop", "checkout", 3, node_name="node-1")
@@ -88,7 +97,8 @@ def test_pods_lists_exactly_the_pods_bound_to_the_node(
 
 
 def test_unknown_node_answers_with_the_closest_name(
-        bot_server: BotServer, fake_slack: FakeSlack, three_nodes: list[str]) -> None:
+    bot_server: BotServer, fake_slack: FakeSlack, three_nodes: list[str]
+) -> None:
     assert send(bot_server, fake_slack, "pods nod-1")[0] == 200
     (reply,) = fake_slack.wait_for("response_url")
     assert reply.args["response_type"] == "ephemeral"
@@ -117,7 +127,8 @@ def test_unmapped_user_is_refused(bot_server: BotServer, fake_slack: FakeSlack) 
 
 @pytest.mark.parametrize("tamper", ["bad-signature", "missing-signature", "six-minutes-old"])
 def test_unsigned_or_stale_requests_get_401_and_nothing_is_posted(
-        bot_server: BotServer, fake_slack: FakeSlack, tamper: str) -> None:
+    bot_server: BotServer, fake_slack: FakeSlack, tamper: str
+) -> None:
     body = slash_command_body("status", response_url=fake_slack.response_url())
     if tamper == "six-minutes-old":
         headers = signed_headers(SIGNING_SECRET, body, timestamp=int(time.time()) - 360)

@@ -66,7 +66,7 @@ def _proxy() -> str:
 def _staging_replaces(version: str) -> list[str]:
     """``replace`` lines mapping each k8s.io staging module to its published v0.X.Y tag."""
     url = f"{_proxy()}/k8s.io/kubernetes/@v/{version}.mod"
-    with urllib.request.urlopen(url, timeout=120) as resp:  # noqa: S310 - the Go module proxy
+    with urllib.request.urlopen(url, timeout=120) as resp:
         gomod = resp.read().decode()
     staging_version = "v0." + version[len("v1.") :]
     modules = re.findall(r"^\s*(k8s\.io/[\w.-]+)\s*=>\s*\./staging/", gomod, flags=re.M)
@@ -81,9 +81,7 @@ def _build_kubernetes(out: Path, work: Path) -> None:
     minor = KUBERNETES_VERSION.split(".")[1]
     (mod / "go.mod").write_text(
         "module k8sbuild\n\ngo 1.26\n\n"
-        f"require k8s.io/kubernetes {KUBERNETES_VERSION}\n\n"
-        + "\n".join(_staging_replaces(KUBERNETES_VERSION))
-        + "\n"
+        f"require k8s.io/kubernetes {KUBERNETES_VERSION}\n\n" + "\n".join(_staging_replaces(KUBERNETES_VERSION)) + "\n"
     )
     # cmd packages cannot be imported, so a tools file is not possible: resolve by `go get`.
     env = _go_env()
@@ -112,7 +110,11 @@ def _build_etcd(out: Path, work: Path) -> None:
         "func main() { etcdmain.Main(os.Args) }\n"
     )
     env = _go_env()
-    _run(["go", "get", f"go.etcd.io/etcd/etcdutl/v3@{ETCD_VERSION}", f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}"], mod, env)
+    _run(
+        ["go", "get", f"go.etcd.io/etcd/etcdutl/v3@{ETCD_VERSION}", f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}"],
+        mod,
+        env,
+    )
     _run(["go", "mod", "tidy"], mod, env)
     _run(["go", "get", f"go.etcd.io/etcd/etcdutl/v3@{ETCD_VERSION}"], mod, env)
     flags = ["-trimpath", "-ldflags", "-s -w"]
@@ -154,7 +156,11 @@ def gateway_api_crds() -> Path:
     env = _go_env()
     res = subprocess.run(
         ["go", "mod", "download", "-json", f"sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}"],
-        capture_output=True, text=True, env=env, check=True, cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=tempfile.gettempdir(),
     )
     folder = Path(json.loads(res.stdout)["Dir"]) / "config" / "crd" / "standard"
     if not folder.is_dir():

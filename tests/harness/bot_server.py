@@ -24,8 +24,14 @@ def bot_settings(kubeconfig: Path, slack: FakeSlack, **identity_users: KubeIdent
     users = identity_users or {"U0ALICE": KubeIdentity(user="alice", groups=["oncall", "sre"])}
     return Settings(
         clusters={"test": ClusterSettings(kubeconfig=kubeconfig, context=CONTEXT, environment="staging")},
-        slack=SlackSettings(mode="http", bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,  # type: ignore[arg-type]
-                            api_base_url=slack.api_url, listen_host="127.0.0.1", listen_port=3000),
+        slack=SlackSettings(
+            mode="http",
+            bot_token=BOT_TOKEN,
+            signing_secret=SIGNING_SECRET,  # type: ignore[arg-type]
+            api_base_url=slack.api_url,
+            listen_host="127.0.0.1",
+            listen_port=3000,
+        ),
         identity=IdentitySettings(users=users),
         log_format="text",
     )

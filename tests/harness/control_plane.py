@@ -176,72 +176,112 @@ class ControlPlane:
 
         etcd_url = f"http://{LOOPBACK}:{etcd_port}"
         peer_url = f"http://{LOOPBACK}:{peer_port}"
-        etcd = self._spawn("etcd", [
-            "--name=default", f"--data-dir={self.root / 'etcd'}", "--unsafe-no-fsync",
-            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=default={peer_url}", "--log-level=warn",
-        ])
+        etcd = self._spawn(
+            "etcd",
+            [
+                "--name=default",
+                f"--data-dir={self.root / 'etcd'}",
+                "--unsafe-no-fsync",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=default={peer_url}",
+                "--log-level=warn",
+            ],
+        )
         self._wait(etcd, lambda: _http_get(LOOPBACK, etcd_port, "/health")[0] == 200, 30)
 
         pki = self.root / "pki"
         policy = self.root / "audit-policy.yaml"
         policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
-        apiserver = self._spawn("kube-apiserver", [
-            f"--etcd-servers={etcd_url}",
-            f"--bind-address={LOOPBACK}", f"--advertise-address={LOOPBACK}", f"--secure-port={api_port}",
-            # A loopback address is invalid in Endpoints: without this the reconciler errors every 10s.
-            "--endpoint-reconciler-type=none",
-            f"--cert-dir={self.root / 'apiserver'}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={self.ca_file}",
-            "--authorization-mode=Node,RBAC",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={pki / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
-            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-            "--allow-privileged=true",
-            f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log_path}",
-            "--audit-log-mode=blocking", "--audit-log-format=json",
-        ])
-        self._wait(apiserver, lambda: self._api_get("/readyz")[0] == 200, self.timeout,
-                   on_timeout=lambda: self._api_get("/readyz?verbose")[1])
+        apiserver = self._spawn(
+            "kube-apiserver",
+            [
+                f"--etcd-servers={etcd_url}",
+                f"--bind-address={LOOPBACK}",
+                f"--advertise-address={LOOPBACK}",
+                f"--secure-port={api_port}",
+                # A loopback address is invalid in Endpoints: without this the reconciler errors every 10s.
+                "--endpoint-reconciler-type=none",
+                f"--cert-dir={self.root / 'apiserver'}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={self.ca_file}",
+                "--authorization-mode=Node,RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                "--allow-privileged=true",
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log_path}",
+                "--audit-log-mode=blocking",
+                "--audit-log-format=json",
+            ],
+        )
+        self._wait(
+            apiserver,
+            lambda: self._api_get("/readyz")[0] == 200,
+            self.timeout,
+            on_timeout=lambda: self._api_get("/readyz?verbose")[1],
+        )
         status, body = self._api_get("/version")
         if status != 200:
             raise ControlPlaneError(f"GET /version answered {status}: {body}")
         self.version = str(json.loads(body)["gitVersion"])
 
         cm_port, sched_port, kwok_port = free_port(), free_port(), free_port()
-        controller_manager = self._spawn("kube-controller-manager", [
-            f"--kubeconfig={self._component_kubeconfig('system:kube-controller-manager')}",
-            "--leader-elect=false", "--controllers=*",
-            f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={self.ca_file}",
-            "--use-service-account-credentials=false",
-            f"--bind-address={LOOPBACK}", f"--secure-port={cm_port}",
-            f"--cert-dir={self.root / 'controller-manager'}",
-        ])
-        scheduler = self._spawn("kube-scheduler", [
-            f"--kubeconfig={self._component_kubeconfig('system:kube-scheduler')}",
-            "--leader-elect=false", f"--bind-address={LOOPBACK}", f"--secure-port={sched_port}",
-            f"--cert-dir={self.root / 'scheduler'}",
-        ])
+        controller_manager = self._spawn(
+            "kube-controller-manager",
+            [
+                f"--kubeconfig={self._component_kubeconfig('system:kube-controller-manager')}",
+                "--leader-elect=false",
+                "--controllers=*",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={self.ca_file}",
+                "--use-service-account-credentials=false",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={cm_port}",
+                f"--cert-dir={self.root / 'controller-manager'}",
+            ],
+        )
+        scheduler = self._spawn(
+            "kube-scheduler",
+            [
+                f"--kubeconfig={self._component_kubeconfig('system:kube-scheduler')}",
+                "--leader-elect=false",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={sched_port}",
+                f"--cert-dir={self.root / 'scheduler'}",
+            ],
+        )
         kwok_home = self.root / "kwok-home"  # kwok also reads ~/.kwok/kwok.yaml: keep it hermetic
         kwok_home.mkdir()
-        kwok = self._spawn("kwok", [
-            f"--config={KWOK_STAGES}",
-            f"--kubeconfig={self._component_kubeconfig('system:kwok')}",
-            "--manage-all-nodes=false",
-            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION_SELECTOR}",
-            "--node-lease-duration-seconds=40",
-            f"--server-address={LOOPBACK}:{kwok_port}", f"--node-port={kwok_port}",
-            f"--node-ip={LOOPBACK}", "--cidr=10.244.0.0/16",
-        ], extra_env={"HOME": str(kwok_home)})
+        kwok = self._spawn(
+            "kwok",
+            [
+                f"--config={KWOK_STAGES}",
+                f"--kubeconfig={self._component_kubeconfig('system:kwok')}",
+                "--manage-all-nodes=false",
+                f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION_SELECTOR}",
+                "--node-lease-duration-seconds=40",
+                f"--server-address={LOOPBACK}:{kwok_port}",
+                f"--node-port={kwok_port}",
+                f"--node-ip={LOOPBACK}",
+                "--cidr=10.244.0.0/16",
+            ],
+            extra_env={"HOME": str(kwok_home)},
+        )
         self._wait(controller_manager, lambda: _https_get_insecure(cm_port, "/healthz") == 200, 60)
         self._wait(scheduler, lambda: _https_get_insecure(sched_port, "/healthz") == 200, 60)
         self._wait(kwok, lambda: _http_get(LOOPBACK, kwok_port, "/healthz")[0] == 200, 60)
         # The controllers really run once the service-account controller fills in `default`.
-        self._wait(controller_manager,
-                   lambda: self._api_get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200, 60)
+        self._wait(
+            controller_manager,
+            lambda: self._api_get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
+            60,
+        )
 
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL) in reverse start order; remove the temp dir."""
@@ -327,15 +367,23 @@ class ControlPlane:
         env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
         env.update(extra_env or {})
         popen = subprocess.Popen(
-            [str(binary), *args], stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            env=env, cwd=self.root, preexec_fn=_die_with_parent,  # PDEATHSIG: see _die_with_parent
+            [str(binary), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.root,
+            preexec_fn=_die_with_parent,  # PDEATHSIG: see _die_with_parent
         )
         proc = _Proc(name, popen, log_path, log_file)
         self._procs.append(proc)
         return proc
 
     def _wait(
-        self, proc: _Proc, ready: Callable[[], bool], timeout: float,
+        self,
+        proc: _Proc,
+        ready: Callable[[], bool],
+        timeout: float,
         on_timeout: Callable[[], str] | None = None,
     ) -> None:
         deadline = time.monotonic() + timeout

@@ -41,9 +41,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
         time.sleep(interval)
 
 
-def create_namespace(
-    core: client.CoreV1Api, name: str, *, wait_default_sa: bool = True
-) -> client.V1Namespace:
+def create_namespace(core: client.CoreV1Api, name: str, *, wait_default_sa: bool = True) -> client.V1Namespace:
     """Create a namespace; by default wait for its ``default`` service account (pods need it)."""
     ns = core.create_namespace({"metadata": {"name": name}})
 
@@ -97,9 +95,16 @@ def create_node(
             "allocatable": dict(ALLOCATABLE),
             "capacity": dict(ALLOCATABLE),
             "nodeInfo": {
-                "architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "fake",
-                "kubeProxyVersion": "fake", "containerRuntimeVersion": "", "kernelVersion": "",
-                "osImage": "", "machineID": "", "systemUUID": "", "bootID": "",
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+                "kubeletVersion": "fake",
+                "kubeProxyVersion": "fake",
+                "containerRuntimeVersion": "",
+                "kernelVersion": "",
+                "osImage": "",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
             },
         },
     }
@@ -107,14 +112,16 @@ def create_node(
     if not ready:
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         condition = {
-            "type": "Ready", "status": "False", "reason": "KubeletNotReady",
+            "type": "Ready",
+            "status": "False",
+            "reason": "KubeletNotReady",
             "message": "simulated: kubelet stopped posting ready status",
-            "lastHeartbeatTime": now, "lastTransitionTime": now,
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now,
         }
         node = core.patch_node_status(
             name,
-            {"status": {"conditions": [condition], "allocatable": dict(ALLOCATABLE),
-                        "capacity": dict(ALLOCATABLE)}},
+            {"status": {"conditions": [condition], "allocatable": dict(ALLOCATABLE), "capacity": dict(ALLOCATABLE)}},
             _content_type=STRATEGIC_MERGE,
         )
     return node
@@ -182,7 +189,8 @@ def wait_pods_running(
     def probe() -> list[client.V1Pod] | None:
         pods = core.list_namespaced_pod(namespace, label_selector=label_selector).items
         running = [
-            p for p in pods
+            p
+            for p in pods
             if p.status is not None and p.status.phase == "Running" and p.metadata.deletion_timestamp is None
         ]
         return running if len(running) >= count else None

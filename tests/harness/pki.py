@@ -35,9 +35,7 @@ def pem_cert(cert: x509.Certificate) -> bytes:
 def sa_keypair() -> tuple[bytes, bytes]:
     """A service-account signing key pair: (private key PEM, public key PEM)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return pem_key(key), public
 
 
@@ -65,9 +63,15 @@ class CA:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                    key_encipherment=False, data_encipherment=False, key_agreement=False,
-                    encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -105,9 +109,7 @@ class CA:
         return pem_cert(builder.sign(self.key, hashes.SHA256())), pem_key(key)
 
 
-def kubeconfig_yaml(
-    context: str, server: str, ca_pem: bytes, user: str, cert_pem: bytes, key_pem: bytes
-) -> str:
+def kubeconfig_yaml(context: str, server: str, ca_pem: bytes, user: str, cert_pem: bytes, key_pem: bytes) -> str:
     """A self-contained kubeconfig (certificates inlined) whose only context is ``context``."""
 
     def b64(data: bytes) -> str:
@@ -116,13 +118,8 @@ def kubeconfig_yaml(
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": context, "cluster": {"server": server, "certificate-authority-data": b64(ca_pem)}}
-        ],
-        "users": [
-            {"name": user, "user": {"client-certificate-data": b64(cert_pem),
-                                    "client-key-data": b64(key_pem)}}
-        ],
+        "clusters": [{"name": context, "cluster": {"server": server, "certificate-authority-data": b64(ca_pem)}}],
+        "users": [{"name": user, "user": {"client-certificate-data": b64(cert_pem), "client-key-data": b64(key_pem)}}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": user}}],
         "current-context": context,
     }

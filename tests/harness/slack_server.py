@@ -63,7 +63,7 @@ class FakeSlack:
                     if isinstance(args.get(key), str):
                         args[key] = json.loads(args[key])
                 if url.path.startswith("/api/"):
-                    method = url.path[len("/api/"):]
+                    method = url.path[len("/api/") :]
                 elif url.path.startswith("/response/"):
                     method = "response_url"
                 else:
@@ -112,14 +112,25 @@ class FakeSlack:
         if method in self.errors:
             return {"ok": False, "error": self.errors[method]}
         if method == "auth.test":
-            return {"ok": True, "url": "https://test.slack.invalid/", "team": "Test", "user": "runbook-bot",
-                    "team_id": "T0TEST", "user_id": "UBOT", "bot_id": "BBOT"}
+            return {
+                "ok": True,
+                "url": "https://test.slack.invalid/",
+                "team": "Test",
+                "user": "runbook-bot",
+                "team_id": "T0TEST",
+                "user_id": "UBOT",
+                "bot_id": "BBOT",
+            }
         if method in ("chat.postMessage", "chat.update"):
             with self._cond:
                 self._ts += 1
                 ts = args.get("ts") if method == "chat.update" else f"{self._ts:.6f}"
-            return {"ok": True, "channel": args.get("channel"), "ts": ts,
-                    "message": {"text": args.get("text"), "blocks": args.get("blocks")}}
+            return {
+                "ok": True,
+                "channel": args.get("channel"),
+                "ts": ts,
+                "message": {"text": args.get("text"), "blocks": args.get("blocks")},
+            }
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{self._ts:.6f}"}
         if method == "users.info":

@@ -26,15 +26,33 @@ def signed_headers(secret: str, body: str, *, timestamp: int | None = None) -> d
     }
 
 
-def slash_command_body(text: str, *, user_id: str = "U0ALICE", channel_id: str = "C0OPS",
-                       response_url: str = "", command: str = "/k8s", trigger_id: str = "t.1") -> str:
+def slash_command_body(
+    text: str,
+    *,
+    user_id: str = "U0ALICE",
+    channel_id: str = "C0OPS",
+    response_url: str = "",
+    command: str = "/k8s",
+    trigger_id: str = "t.1",
+) -> str:
     """A form-encoded slash-command payload as Slack sends it."""
-    return urlencode({
-        "token": "legacy-unused", "team_id": "T0TEST", "team_domain": "test", "channel_id": channel_id,
-        "channel_name": "ops", "user_id": user_id, "user_name": user_id.lower(), "command": command,
-        "text": text, "api_app_id": "A0BOT", "is_enterprise_install": "false",
-        "response_url": response_url, "trigger_id": trigger_id,
-    })
+    return urlencode(
+        {
+            "token": "legacy-unused",
+            "team_id": "T0TEST",
+            "team_domain": "test",
+            "channel_id": channel_id,
+            "channel_name": "ops",
+            "user_id": user_id,
+            "user_name": user_id.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0BOT",
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": trigger_id,
+        }
+    )
 
 
 def interaction_body(payload: dict[str, Any]) -> str:

@@ -46,9 +46,7 @@ def test_kwok_node_becomes_ready(kube_api_client: client.ApiClient) -> None:
 
 
 @pytest.mark.parametrize("pin", ["node_selector", "node_name"])
-def test_deployment_pods_run_on_kwok_node(
-    kube_api_client: client.ApiClient, namespace: str, pin: str
-) -> None:
+def test_deployment_pods_run_on_kwok_node(kube_api_client: client.ApiClient, namespace: str, pin: str) -> None:
     """3 replicas pinned to a kwok node (via the scheduler, or nodeName) run there; deletions complete."""
     core = client.CoreV1Api(kube_api_client)
     apps = client.AppsV1Api(kube_api_client)
@@ -70,8 +68,9 @@ def test_deployment_pods_run_on_kwok_node(
         core.delete_namespaced_pod(victim, namespace)
         wait_for(
             f"pod {victim} to be gone",
-            lambda: True if victim not in {p.metadata.name for p in core.list_namespaced_pod(namespace).items}
-            else None,
+            lambda: (
+                True if victim not in {p.metadata.name for p in core.list_namespaced_pod(namespace).items} else None
+            ),
             30,
         )
         replaced = wait_pods_running(core, namespace, "app=web", 3)
@@ -109,9 +108,7 @@ def test_rbac_denies_unbound_user(control_plane: ControlPlane) -> None:
         api.close()
 
 
-def test_impersonated_request_is_audited(
-    control_plane: ControlPlane, kube_api_client: client.ApiClient
-) -> None:
+def test_impersonated_request_is_audited(control_plane: ControlPlane, kube_api_client: client.ApiClient) -> None:
     """Admin impersonating alice shows up in the audit log as alice (and admin as the real user)."""
     core = client.CoreV1Api(kube_api_client)
     marker = unique_name("audit-probe")

@@ -34,10 +34,12 @@ def bot(control_plane: ControlPlane, kube_api_client: client.ApiClient) -> Itera
     bind_cluster_role(kube_api_client, "runbook-read", group="readers")
     settings = Settings(
         clusters={"test": ClusterSettings(kubeconfig=control_plane.admin_kubeconfig, context=CONTEXT)},
-        identity=IdentitySettings(users={
-            "U0ALICE": KubeIdentity(user="alice", groups=["oncall", "readers"]),
-            "U0NOBODY": KubeIdentity(user="nobody", groups=["interns"]),
-        }),
+        identity=IdentitySettings(
+            users={
+                "U0ALICE": KubeIdentity(user="alice", groups=["oncall", "readers"]),
+                "U0NOBODY": KubeIdentity(user="nobody", groups=["interns"]),
+            }
+        ),
     )
     b = build_bot(settings)
     yield b
@@ -87,14 +89,18 @@ def test_status_counts_match_an_independent_listing(bot: Bot, kube_api_client: c
     cordoned = sum(1 for n in nodes if n.spec.unschedulable)
     assert outcome.report.summary is not None
     assert outcome.report.summary.startswith(
-        f"{len(nodes)} nodes: {ready} Ready, {len(nodes) - ready} NotReady, {cordoned} cordoned")
+        f"{len(nodes)} nodes: {ready} Ready, {len(nodes) - ready} NotReady, {cordoned} cordoned"
+    )
 
 
 def test_a_user_without_rbac_is_refused_with_the_permission_named(bot: Bot) -> None:
     outcome = handle_command(bot.engine, "nodes", requester(bot, "U0NOBODY"))
     assert not outcome.ok
     assert outcome.report.title == "Not allowed"
-    assert outcome.report.summary == "nobody may not list nodes (cluster-wide) and list pods (cluster-wide) on cluster test"
+    assert (
+        outcome.report.summary
+        == "nobody may not list nodes (cluster-wide) and list pods (cluster-wide) on cluster test"
+    )
 
 
 def test_whoami_reports_identity_and_what_rbac_allows(bot: Bot) -> None:
@@ -114,10 +120,14 @@ def test_calls_carry_every_group_and_the_run_id_in_the_audit_log(bot: Bot, contr
     deadline = time.monotonic() + 10
     events: list[dict[str, Any]] = []
     while time.monotonic() < deadline and not events:
-        events = [e for e in control_plane.read_audit_events()
-                  if (e.get("impersonatedUser") or {}).get("username") == "alice"
-                  and e.get("verb") == "list" and (e.get("objectRef") or {}).get("resource") == "nodes"
-                  and run_id in json.dumps(e["impersonatedUser"].get("extra"))]
+        events = [
+            e
+            for e in control_plane.read_audit_events()
+            if (e.get("impersonatedUser") or {}).get("username") == "alice"
+            and e.get("verb") == "list"
+            and (e.get("objectRef") or {}).get("resource") == "nodes"
+            and run_id in json.dumps(e["impersonatedUser"].get("extra"))
+        ]
         time.sleep(0.2)
     assert events, "no audit event for alice's list nodes with the run id"
     event = events[0]
@@ -128,8 +138,9 @@ def test_calls_carry_every_group_and_the_run_id_in_the_audit_log(bot: Bot, contr
     assert event["responseStatus"]["code"] == 200
 
 
-def test_shell_runs_commands_from_stdin(control_plane: ControlPlane, kube_api_client: client.ApiClient,
-                                        tmp_path: Path) -> None:
+def test_shell_runs_commands_from_stdin(
+    control_plane: ControlPlane, kube_api_client: client.ApiClient, tmp_path: Path
+) -> None:
     core = client.CoreV1Api(kube_api_client)
     name = unique_name("shellnode")
     create_node(core, name)
@@ -138,8 +149,13 @@ def test_shell_runs_commands_from_stdin(control_plane: ControlPlane, kube_api_cl
     env.pop("RUNBOOK_BOT_CONFIG", None)
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "shell", "--context", CONTEXT],
-        input=f"nodes\n/k8s pods {name}\nfrobnicate\nexit\nstatus\n", capture_output=True, text=True,
-        env=env, cwd=tmp_path, timeout=60, check=False,
+        input=f"nodes\n/k8s pods {name}\nfrobnicate\nexit\nstatus\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
     )
     out = proc.stdout
     assert f"{name}  Ready" in out

@@ -72,7 +72,8 @@ def test_check_config_exits_nonzero_naming_file_and_field(tmp_path: Path, capsys
     rb_dir = tmp_path / "runbooks"
     rb_dir.mkdir()
     (rb_dir / "oops.yaml").write_text(
-        "name: oops\nsummary: s\nrisk: read\nparams:\n  node: {type: nodename}\nsteps:\n  - kubernetes.cordonn: {}\n")
+        "name: oops\nsummary: s\nrisk: read\nparams:\n  node: {type: nodename}\nsteps:\n  - kubernetes.cordonn: {}\n"
+    )
     cfg = tmp_path / "c.yaml"
     cfg.write_text("runbook_dirs: [runbooks]\n")
     code = main(["--config", str(cfg), "check-config"])

@@ -8,9 +8,11 @@ from bot.steps.facts import age, node_state, pod_is_healthy, pod_status, workloa
 
 
 def node(ready: str = "True", unschedulable: bool = False, **labels: str) -> dict:  # type: ignore[type-arg]
-    return {"metadata": {"name": "n1", "labels": labels}, "spec": {"unschedulable": unschedulable},
-            "status": {"conditions": [{"type": "Ready", "status": ready},
-                                      {"type": "DiskPressure", "status": "True"}]}}
+    return {
+        "metadata": {"name": "n1", "labels": labels},
+        "spec": {"unschedulable": unschedulable},
+        "status": {"conditions": [{"type": "Ready", "status": ready}, {"type": "DiskPressure", "status": "True"}]},
+    }
 
 
 def test_node_states() -> None:
@@ -25,16 +27,29 @@ def test_node_states() -> None:
 
 
 def test_pod_status_reasons() -> None:
-    crash = {"metadata": {}, "status": {"phase": "Running", "containerStatuses": [
-        {"ready": False, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
+    crash = {
+        "metadata": {},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [{"ready": False, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}],
+        },
+    }
     assert pod_status(crash) == "CrashLoopBackOff"
     assert not pod_is_healthy(crash)
-    pending = {"metadata": {}, "status": {"phase": "Pending", "conditions": [
-        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}}
+    pending = {
+        "metadata": {},
+        "status": {
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}],
+        },
+    }
     assert pod_status(pending) == "Pending (Unschedulable)"
     evicted = {"metadata": {}, "status": {"phase": "Failed", "reason": "Evicted"}}
     assert pod_status(evicted) == "Evicted"
-    ok = {"metadata": {}, "status": {"phase": "Running", "containerStatuses": [{"ready": True, "state": {"running": {}}}]}}
+    ok = {
+        "metadata": {},
+        "status": {"phase": "Running", "containerStatuses": [{"ready": True, "state": {"running": {}}}]},
+    }
     assert pod_is_healthy(ok) and pod_status(ok) == "Running"
     terminating = {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": {"phase": "Running"}}
     assert pod_status(terminating) == "Terminating"

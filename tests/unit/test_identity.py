@@ -51,8 +51,9 @@ def test_profile_lookups_are_cached_for_a_bounded_time() -> None:
         calls.append(uid)
         return ChatProfile(uid, uid, email="a@example.com")
 
-    mapper = IdentityMapper(settings(map_by_email=True, email_domains=["example.com"], cache_seconds=60),
-                            lookup, clock=lambda: now[0])
+    mapper = IdentityMapper(
+        settings(map_by_email=True, email_domains=["example.com"], cache_seconds=60), lookup, clock=lambda: now[0]
+    )
     mapper.requester("U1")
     mapper.requester("U1")
     assert calls == ["U1"]

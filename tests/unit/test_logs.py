@@ -9,9 +9,11 @@ from bot.config.logs import JsonFormatter, redact
 
 
 def test_tokens_and_keys_are_redacted() -> None:
-    text = ("token xoxb-123-456-abc and xapp-1-A-2 Authorization: Bearer eyJhbGciOi.x.y "
-            "client-key-data: LS0tLS1CRUdJTg== password=hunter2 "
-            "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----")
+    text = (
+        "token xoxb-123-456-abc and xapp-1-A-2 Authorization: Bearer eyJhbGciOi.x.y "
+        "client-key-data: LS0tLS1CRUdJTg== password=hunter2 "
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"
+    )
     out = redact(text)
     for secret in ("xoxb-123", "xapp-1-A", "eyJhbGciOi", "LS0tLS1CRUdJTg", "hunter2", "MIIE"):
         assert secret not in out

@@ -12,7 +12,9 @@ from bot.engine.runbooks import Runbook
 from bot.errors import ParseError
 
 DRAIN = Runbook(
-    name="drain", summary="drain a node", risk="destructive",
+    name="drain",
+    summary="drain a node",
+    risk="destructive",
     params={
         "node": {"type": "node"},
         "timeout": {"type": "duration", "default": "10m"},
@@ -22,7 +24,9 @@ DRAIN = Runbook(
     steps=[{"step": "kubernetes.pods_on_node", "args": {"node": "{node}"}}],
 )
 CANARY = Runbook(
-    name="canary", summary="shift traffic", risk="change",
+    name="canary",
+    summary="shift traffic",
+    risk="change",
     params={"app": {"type": "workload"}, "weights": {"type": "weights"}},
     steps=[{"step": "kubernetes.list_nodes", "args": {}}],
 )
@@ -76,8 +80,16 @@ def test_extra_positional_is_refused() -> None:
         bind(tokenize("drain node-1 node-2"), DRAIN)
 
 
-@pytest.mark.parametrize("text", ["canary checkout 90/20", "canary checkout -5/105", "canary checkout 90-10",
-                                  "canary checkout 110/-10", "canary checkout 50.5/49.5"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "canary checkout 90/20",
+        "canary checkout -5/105",
+        "canary checkout 90-10",
+        "canary checkout 110/-10",
+        "canary checkout 50.5/49.5",
+    ],
+)
 def test_malformed_weights_are_refused(text: str) -> None:
     with pytest.raises(ParseError):
         bind(tokenize(text), CANARY)
@@ -89,17 +101,25 @@ def test_weights_and_workload_kinds_parse() -> None:
     assert inv.values["app"] == WorkloadName("Deployment", "checkout")
 
 
-@pytest.mark.parametrize("text", [
-    "drain node-1;rm -rf /", "drain $(whoami)", "drain `id`", "drain ../../etc/passwd", "drain NODE-1",
-    "drain node-1|cat", "drain 'node 1'",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "drain node-1;rm -rf /",
+        "drain $(whoami)",
+        "drain `id`",
+        "drain ../../etc/passwd",
+        "drain NODE-1",
+        "drain node-1|cat",
+        "drain 'node 1'",
+    ],
+)
 def test_injection_attempts_are_invalid_names(text: str) -> None:
     with pytest.raises(ParseError):
         bind(tokenize(text), DRAIN)
 
 
 def test_unbalanced_quote_and_control_characters() -> None:
-    with pytest.raises(ParseError, match="quotes|cannot read"):
+    with pytest.raises(ParseError, match=r"quotes|cannot read"):
         tokenize('drain "node-1')
     with pytest.raises(ParseError, match="control characters"):
         tokenize("drain node-1\x00")

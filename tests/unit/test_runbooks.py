@@ -84,15 +84,26 @@ def test_reserved_parameter_names_are_refused(tmp_path: Path) -> None:
 
 
 def test_operator_runbook_overrides_builtin_by_name(tmp_path: Path) -> None:
-    write(tmp_path, "nodes.yaml", "name: nodes\nsummary: our nodes\nrisk: read\nsteps:\n  - kubernetes.list_nodes: {}\n")
+    write(
+        tmp_path, "nodes.yaml", "name: nodes\nsummary: our nodes\nrisk: read\nsteps:\n  - kubernetes.list_nodes: {}\n"
+    )
     catalog = load_catalog([builtin_runbook_dir(), tmp_path], default_registry())
     assert catalog.get("nodes").summary == "our nodes"  # type: ignore[union-attr]
 
 
 def test_substitution_keeps_types_for_whole_placeholders_and_never_evaluates() -> None:
     values = {"node": "node-1", "timeout": timedelta(minutes=5), "force": True}
-    out = substitute({"node": "{node}", "t": "{timeout}", "label": "node={node}", "f": "{force}",
-                      "literal": "{{not a placeholder}}", "nested": ["{node}", {"x": "{force}"}]}, values)
+    out = substitute(
+        {
+            "node": "{node}",
+            "t": "{timeout}",
+            "label": "node={node}",
+            "f": "{force}",
+            "literal": "{{not a placeholder}}",
+            "nested": ["{node}", {"x": "{force}"}],
+        },
+        values,
+    )
     assert out["node"] == "node-1"
     assert out["t"] == timedelta(minutes=5)
     assert out["label"] == "node=node-1"
