@@ -6,8 +6,9 @@ the shell). Keeping the content structured lets each renderer respect its own li
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Tone(StrEnum):
@@ -40,6 +41,16 @@ class Table:
 
 
 @dataclass
+class Action:
+    """A button (Slack) or prompt (shell): ``kind`` names the decision, ``value`` what it binds to."""
+
+    kind: str
+    label: str
+    value: str
+    style: str | None = None  # "primary" | "danger" | None
+
+
+@dataclass
 class Report:
     """What a run tells its user: a title, sections and tables, and a footer context line."""
 
@@ -48,6 +59,7 @@ class Report:
     summary: str | None = None
     parts: list[Section | Table] = field(default_factory=list)
     context: list[str] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
 
     def section(self, title: str | None = None, *, tone: Tone = Tone.INFO) -> Section:
         """Append and return a new section."""
@@ -62,3 +74,32 @@ class Report:
         t = Table(columns=columns, rows=rows, title=title, empty=empty)
         self.parts.append(t)
         return t
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """A JSON-safe form of ``report`` (to store the plan a user confirmed)."""
+    doc = asdict(report)
+    doc["parts"] = [{"type": "table" if isinstance(p, Table) else "section", **asdict(p)} for p in report.parts]
+    return doc
+
+
+def report_from_dict(doc: dict[str, Any]) -> Report:
+    """Rebuild a report stored with ``report_to_dict``."""
+    parts: list[Section | Table] = []
+    for p in doc.get("parts", []):
+        p = dict(p)
+        kind = p.pop("type", "section")
+        if kind == "table":
+            parts.append(Table(**p))
+        else:
+            p["fields"] = [tuple(f) for f in p.get("fields", [])]
+            p["tone"] = Tone(p.get("tone", "info"))
+            parts.append(Section(**p))
+    return Report(
+        title=doc["title"],
+        tone=Tone(doc.get("tone", "info")),
+        summary=doc.get("summary"),
+        parts=parts,
+        context=list(doc.get("context", [])),
+        actions=[Action(**a) for a in doc.get("actions", [])],
+    )

@@ -4,12 +4,17 @@ Control plane (integration tests): ``control_plane`` (session) starts real etcd,
 kube-controller-manager, kube-scheduler and kwok on 127.0.0.1; ``kube_api_client`` (session) is an
 admin ``kubernetes.client.ApiClient``; ``namespace`` (function) is a fresh namespace, deleted after.
 A control plane that cannot start fails the tests that need it -- it never skips them.
+
+Store (``bot.store``): ``postgres_server`` (session) runs a real PostgreSQL from Debian's package;
+``store_url`` (function, parametrized sqlite/postgresql) is a fresh empty database for each test.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config
@@ -17,10 +22,12 @@ from kubernetes import client, config
 from tests.harness.binaries import ensure_binaries
 from tests.harness.control_plane import CONTEXT, ControlPlane
 from tests.harness.kwok_nodes import create_namespace, unique_name
+from tests.harness.postgres import PostgresServer
 
 _KUBE_VERSION = pytest.StashKey[str]()
 _STARTUP_SECONDS = pytest.StashKey[float]()
 _KEPT_DIR = pytest.StashKey[str]()
+_POSTGRES = pytest.StashKey[tuple[str, float]]()
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +87,33 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         kept = config.stash.get(_KEPT_DIR, None)
         if kept is not None:
             terminalreporter.write_line(f"control plane files kept in {kept} (KEEP_CONTROL_PLANE=1)")
+    postgres = config.stash.get(_POSTGRES, None)
+    if postgres is not None:
+        terminalreporter.write_line(f"store tests ran against PostgreSQL {postgres[0]} (started in {postgres[1]:.1f}s)")
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (Debian's package) for the session; fails, never skips, if it cannot start."""
+    failure = ""
+    server = PostgresServer()
+    try:
+        server.start()
+    except Exception as exc:  # report why, as a failure (pytest.fail outside the handler: no chaining)
+        failure = f"PostgreSQL could not start: {type(exc).__name__}: {exc}"
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    request.config.stash[_POSTGRES] = (server.version, server.startup_seconds)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database URL for ``bot.store``: a SQLite file, or a new database on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database(f"store_{uuid.uuid4().hex[:16]}")

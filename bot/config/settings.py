@@ -146,6 +146,64 @@ class StoreSettings(_Strict):
         return value
 
 
+class ApproverSet(_Strict):
+    """Who may approve: Slack user IDs or Kubernetes user names, and Kubernetes groups."""
+
+    users: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+
+    @property
+    def anyone(self) -> bool:
+        """True when no set is configured: any mapped user but the requester (still RBAC-checked)."""
+        return not self.users and not self.groups
+
+
+class ApprovalRule(_Strict):
+    """When a second person must approve. Rules are matched in order; the first match applies.
+
+    ``runbooks`` holds runbook names or ``risk:<level>``; ``clusters`` holds cluster names or
+    ``env:<environment>``; ``*`` matches everything. ``approvals: 0`` means no approval.
+    """
+
+    runbooks: list[str] = Field(default_factory=lambda: ["*"])
+    clusters: list[str] = Field(default_factory=lambda: ["*"])
+    approvals: int = Field(1, ge=0, le=5)
+    approvers: ApproverSet = Field(default_factory=ApproverSet)
+    expires_minutes: int = Field(15, ge=1, le=24 * 60)
+
+    def matches(self, runbook: str, risk: str, cluster: str, environment: str) -> bool:
+        """Does this rule apply to ``runbook`` (of ``risk``) on ``cluster`` (in ``environment``)?"""
+        rb_ok = any(p in ("*", runbook, f"risk:{risk}") for p in self.runbooks)
+        cl_ok = any(p in ("*", cluster, f"env:{environment}") for p in self.clusters)
+        return rb_ok and cl_ok
+
+
+class BreakGlassSettings(_Strict):
+    """Members of these Kubernetes groups may run without a second person, with a typed reason."""
+
+    groups: list[str] = Field(default_factory=list)
+    min_reason_length: int = Field(10, ge=1, le=500)
+
+
+class PolicySettings(_Strict):
+    """Confirmation and approval policy."""
+
+    approval_rules: list[ApprovalRule] = Field(
+        default_factory=lambda: [ApprovalRule(runbooks=["risk:destructive"], clusters=["env:production"], approvals=1)],
+        description="first match wins; default: destructive runbooks on production need 1 approval",
+    )
+    break_glass: BreakGlassSettings = Field(default_factory=BreakGlassSettings)
+    confirm_expires_minutes: int = Field(15, ge=1, le=24 * 60, description="a plan not confirmed in time expires")
+    interrupted_after_seconds: int = Field(120, ge=10, description="a running run without heartbeat is interrupted")
+
+    def rule_for(self, runbook: str, risk: str, cluster: str, environment: str) -> ApprovalRule:
+        """The first matching rule, or a no-approval rule."""
+        for rule in self.approval_rules:
+            if rule.matches(runbook, risk, cluster, environment):
+                return rule
+        return ApprovalRule(approvals=0)
+
+
 class Settings(BaseSettings):
     """Everything the bot is configured with (YAML, then ``RUNBOOK_BOT_*`` environment on top)."""
 
@@ -161,6 +219,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    policies: PolicySettings = Field(default_factory=PolicySettings)
     runbook_dirs: list[Path] = Field(default_factory=list, description="operator runbook folders")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"

@@ -8,7 +8,9 @@ from bot.clients.kube import KubeClients
 from bot.config.settings import Settings
 from bot.engine.engine import Engine
 from bot.engine.runbooks import RunbookCatalog, builtin_runbook_dir, load_catalog
+from bot.engine.workflow import RunService
 from bot.steps.registry import StepRegistry, default_registry
+from bot.store import Store
 
 
 @dataclass
@@ -20,10 +22,13 @@ class Bot:
     catalog: RunbookCatalog
     kube: KubeClients
     engine: Engine
+    store: Store
+    runs: RunService
 
     def close(self) -> None:
-        """Release client connections."""
+        """Release client connections and the store."""
         self.kube.close()
+        self.store.close()
 
 
 def load_runbooks(settings: Settings, registry: StepRegistry) -> RunbookCatalog:
@@ -31,9 +36,17 @@ def load_runbooks(settings: Settings, registry: StepRegistry) -> RunbookCatalog:
     return load_catalog([builtin_runbook_dir(), *settings.runbook_dirs], registry)
 
 
-def build_bot(settings: Settings, registry: StepRegistry | None = None) -> Bot:
-    """Build the core; raises ConfigError when runbooks are invalid."""
+def build_bot(settings: Settings, registry: StepRegistry | None = None, *, recover: bool = True) -> Bot:
+    """Build the core; raises ConfigError when runbooks or the store are invalid.
+
+    With ``recover``, runs a previous process left ``running`` are marked interrupted.
+    """
     registry = registry or default_registry()
     catalog = load_runbooks(settings, registry)
+    store = Store.open(settings.store.url)
     kube = KubeClients(settings)
-    return Bot(settings, registry, catalog, kube, Engine(settings, catalog, registry, kube))
+    engine = Engine(settings, catalog, registry, kube)
+    runs = RunService(engine, store, settings)
+    if recover:
+        runs.recover()
+    return Bot(settings, registry, catalog, kube, engine, store, runs)

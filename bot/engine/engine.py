@@ -29,6 +29,7 @@ from bot.steps.base import RunbookInfo, Step, StepContext, StepPlan
 from bot.steps.invoke import call, kube_errors
 from bot.steps.registry import StepRegistry
 from bot.steps.resolve import KubeResolver, closest
+from bot.store import Store
 
 log = logging.getLogger("bot.engine")
 
@@ -76,6 +77,7 @@ class Engine:
         self.catalog = catalog
         self.registry = registry
         self.kube = kube
+        self.store: Store | None = None
         self._infos: list[RunbookInfo] | None = None
 
     # -- Catalog protocol (for help / whoami) --------------------------------------------------
@@ -113,12 +115,15 @@ class Engine:
         return call(cluster, lambda: missing_permissions(bot, requester.kube_user, requester.kube_groups, permissions))
 
     # -- the pipeline ---------------------------------------------------------------------------
-    def access_for(self, cluster: str, requester: Requester, run_id: str) -> KubeAccess:
-        """API clients acting as the requester (impersonated), tagged with the run id."""
+    def access_for(self, cluster: str, requester: Requester, run_id: str, approvers: Sequence[str] = ()) -> KubeAccess:
+        """API clients acting as the requester (impersonated), tagged with the run id and approvers."""
         if not requester.impersonates:
             return self.kube.access(cluster, None)
         assert requester.kube_user is not None
-        ident = Impersonation.of(requester.kube_user, requester.kube_groups, {"runbook-bot.run-id": [run_id]})
+        extra = {"runbook-bot.run-id": [run_id]}
+        if approvers:
+            extra["runbook-bot.approvers"] = list(approvers)
+        ident = Impersonation.of(requester.kube_user, requester.kube_groups, extra)
         return self.kube.access(cluster, ident)
 
     def find_runbook(self, name: str) -> Runbook:
@@ -138,17 +143,27 @@ class Engine:
         return bind(line, rb)
 
     def prepare(
-        self, text: str, requester: Requester, channel: str | None = None, progress: Callable[[str], None] | None = None
+        self,
+        text: str,
+        requester: Requester,
+        channel: str | None = None,
+        progress: Callable[[str], None] | None = None,
+        *,
+        run_id: str | None = None,
+        approvers: Sequence[str] = (),
     ) -> PreparedRun:
-        """Parse, resolve against the cluster and plan every step. Changes nothing."""
+        """Parse, resolve against the cluster and plan every step. Changes nothing.
+
+        ``run_id`` re-plans an existing run (at execution, to re-resolve its targets).
+        """
         inv = self.parse(text)
         cluster = inv.cluster or self.settings.cluster_for_channel(channel)
         if cluster not in self.settings.clusters:
             raise NotFoundError("cluster", cluster, closest(cluster, self.settings.clusters))
         cs = self.settings.clusters[cluster]
         namespace = inv.namespace or cs.default_namespace
-        run_id = new_ref()
-        kube = self.access_for(cluster, requester, run_id)
+        run_id = run_id or new_ref()
+        kube = self.access_for(cluster, requester, run_id, approvers)
         ctx = StepContext(
             run_id=run_id,
             cluster=cluster,
@@ -157,6 +172,7 @@ class Engine:
             kube=kube,
             catalog=self,
             namespace_explicit=inv.namespace is not None,
+            store=self.store,
         )
         if progress is not None:
             ctx.progress = progress

@@ -37,4 +37,6 @@ def render_text(report: Report) -> str:
         lines += _table(part) if isinstance(part, Table) else _section(part)
     if report.context:
         lines += ["", "-- " + " · ".join(report.context)]
+    if report.actions:
+        lines.append("   options: " + "  ".join(f"[{a.label}]" for a in report.actions))
     return "\n".join(lines)

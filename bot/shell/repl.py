@@ -1,8 +1,10 @@
 """``runbook-bot shell``: the chat commands in a terminal, against the current kubeconfig.
 
-Lines are commands as typed after ``/k8s`` (a leading ``/k8s`` is accepted too). Without
-``--as`` you act as the kubeconfig's own identity; ``--as`` acts as a mapped user, through the
-same impersonation and authorization the Slack surface uses.
+Lines are commands as typed after ``/k8s`` (a leading ``/k8s`` is accepted too). Buttons become
+prompts: a change shows its plan and asks ``Confirm? [y/N]``. Decisions on stored runs are verbs:
+``confirm ID``, ``approve ID``, ``deny ID REASON``, ``cancel ID [REASON]``, ``break-glass ID REASON``.
+Without ``--as`` you act as the kubeconfig's own identity; ``--as`` acts as a mapped user through
+the same impersonation, authorization and approval rules as Slack.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from typing import TextIO
 
 from bot.engine.bootstrap import Bot
 from bot.engine.identity import IdentityMapper
-from bot.engine.service import handle_command
-from bot.errors import DeniedError
+from bot.engine.workflow import Decision
+from bot.errors import DeniedError, UserError
 from bot.model import Requester
+from bot.report import Report
 from bot.shell.render import render_text
 
 PROMPT = "k8s> "
 LOCAL_USER = "local"
+VERBS = ("confirm", "approve", "deny", "cancel", "break-glass")
 
 
 def requester_for(bot: Bot, as_user: str | None) -> Requester:
@@ -33,18 +37,105 @@ def requester_for(bot: Bot, as_user: str | None) -> Requester:
     return IdentityMapper(bot.settings.identity).requester(chat_id)
 
 
+class Shell:
+    """One terminal session acting as one requester."""
+
+    def __init__(self, bot: Bot, requester: Requester, stdin: TextIO, stdout: TextIO) -> None:
+        self.bot, self.me, self.stdin, self.stdout = bot, requester, stdin, stdout
+        self.interactive = stdin.isatty()
+        self.failures = 0
+
+    def say(self, text: str) -> None:
+        """Print and flush."""
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def show(self, report: Report) -> None:
+        """Print a report followed by a blank line."""
+        self.say(render_text(report) + "\n")
+
+    def ask(self, question: str) -> bool:
+        """A yes/no prompt (a button); anything but y/yes is no. EOF is no."""
+        self.stdout.write(f"{question} [y/N] ")
+        self.stdout.flush()
+        answer = self.stdin.readline()
+        if not self.interactive:
+            self.stdout.write(answer.strip() + "\n")
+        return answer.strip().lower() in ("y", "yes")
+
+    def run_line(self, text: str) -> None:
+        """Handle one command line."""
+        word, _, rest = text.partition(" ")
+        if word in VERBS:
+            self.decide(word, rest.strip())
+            return
+        outcome = self.bot.runs.request(text, self.me)
+        if outcome.report is not None:
+            self.show(outcome.report)
+        self.failures += 0 if outcome.ok else 1
+        if outcome.pending and outcome.run_id:
+            self.decide("confirm", outcome.run_id, shown=True)
+
+    def decide(self, verb: str, args: str, *, shown: bool = False) -> None:
+        """Confirm, approve, deny, cancel or break glass on a stored run."""
+        run_id, _, reason = args.partition(" ")
+        runs = self.bot.runs
+        try:
+            rec = runs.store.get_run(run_id) if run_id else None
+            if rec is None:
+                raise UserError(f"{verb} needs the id of a stored run; `runs` lists them")
+            if not shown:
+                self.show(runs.report_for(run_id))
+            decision: Decision
+            if verb == "confirm":
+                if not self.ask("Confirm this plan?"):
+                    decision = runs.cancel(run_id, rec.plan_hash, self.me, "declined at the prompt")
+                else:
+                    decision = runs.confirm(run_id, rec.plan_hash, self.me)
+            elif verb == "approve":
+                if not self.ask("Approve this plan?"):
+                    self.say("not approved")
+                    return
+                decision = runs.approve(run_id, rec.plan_hash, self.me)
+            elif verb == "deny":
+                decision = runs.deny(run_id, rec.plan_hash, self.me, reason or "no reason given")
+            elif verb == "cancel":
+                decision = runs.cancel(run_id, rec.plan_hash, self.me, reason)
+            else:
+                decision = runs.break_glass(run_id, rec.plan_hash, self.me, reason)
+        except UserError as exc:
+            self.failures += 1
+            self.say(f"[x] {exc.message}")
+            return
+        self.apply(decision, run_id)
+
+    def apply(self, decision: Decision, run_id: str) -> None:
+        """Show a decision's outcome; execute when it says so."""
+        if decision.notice:
+            self.say(f"-- {decision.notice}")
+        if decision.execute:
+            self.say(f"running {run_id}…")
+            self.show(self.bot.runs.execute(run_id, progress=lambda msg: self.say(f"   {msg}")))
+        elif decision.report is not None:
+            self.show(decision.report)
+            rec = self.bot.runs.store.get_run(run_id)
+            if rec is not None and rec.state == "awaiting_approval":
+                self.say(
+                    f"Approval needed: an approver runs `approve {run_id}` (e.g. `runbook-bot shell --as <approver>`)."
+                )
+
+
 def run_shell(bot: Bot, requester: Requester, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     """Read commands until EOF or ``exit``; print each outcome. Returns the process exit code."""
-    interactive = stdin.isatty()
+    shell = Shell(bot, requester, stdin, stdout)
     command = bot.settings.slack.command
-    if interactive:
-        stdout.write(
+    if shell.interactive:
+        shell.say(
             f"k8s-runbook-bot shell — clusters: {', '.join(bot.settings.clusters)}; "
-            f"acting as {requester.describe()}. Type 'help', or 'exit'.\n"
+            f"acting as {requester.describe()}. Type 'help', or 'exit'."
         )
-    failures = 0
     while True:
-        if interactive:
+        if shell.interactive:
             stdout.write(PROMPT)
             stdout.flush()
         line = stdin.readline()
@@ -57,8 +148,5 @@ def run_shell(bot: Bot, requester: Requester, stdin: TextIO = sys.stdin, stdout:
             continue
         if text in ("exit", "quit"):
             break
-        outcome = handle_command(bot.engine, text, requester, None)
-        failures += 0 if outcome.ok else 1
-        stdout.write(render_text(outcome.report) + "\n\n")
-        stdout.flush()
-    return 0 if failures == 0 or interactive else 1
+        shell.run_line(text)
+    return 0 if shell.failures == 0 or shell.interactive else 1

@@ -1,4 +1,4 @@
-"""The Bolt app: ``/k8s`` acknowledged at once, the work done in a lazy listener after the ack."""
+"""The Bolt app: ``/k8s`` and the run buttons, acknowledged at once, worked after the ack."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from slack_sdk.errors import SlackApiError
 from bot.engine.bootstrap import Bot
 from bot.engine.engine import error_report, new_ref
 from bot.engine.identity import IdentityMapper
-from bot.engine.service import handle_command
 from bot.errors import UserError
 from bot.metrics import COMMANDS, RUN_SECONDS
 from bot.report import Report
-from bot.slack.blocks import report_blocks, report_fallback_text
+from bot.slack.blocks import report_fallback_text
 from bot.slack.identity import SlackProfiles
+from bot.slack.interactions import register_interactions
+from bot.slack.messages import AuditChannel, RunMessages, blocks_of
 
 log = logging.getLogger("bot.slack")
 
@@ -31,7 +32,7 @@ def web_client(bot: Bot) -> WebClient:
 
 
 def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: bool = True) -> App:
-    """The Bolt app with every listener registered."""
+    """The Bolt app with every listener registered; the audit channel wired to the run service."""
     s = bot.settings.slack
     client = client or web_client(bot)
     secret = s.signing_secret.get_secret_value() if s.signing_secret else None
@@ -43,62 +44,56 @@ def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: 
         process_before_response=False,
         ignoring_self_events_enabled=True,
     )
-    need_groups = bool(bot.settings.identity.user_groups)
-    mapper = IdentityMapper(
-        bot.settings.identity, SlackProfiles(client, need_groups, bot.settings.identity.cache_seconds)
-    )
-    register_commands(app, bot, mapper)
+    ident = bot.settings.identity
+    mapper = IdentityMapper(ident, SlackProfiles(client, bool(ident.user_groups), ident.cache_seconds))
+    messages = RunMessages(client, bot.store)
+    bot.runs.audit_sink = AuditChannel(client, bot.store, s.audit_channel)
+    register_commands(app, bot, mapper, messages)
+    register_interactions(app, bot, mapper, messages)
     return app
 
 
-def _post(client: WebClient, respond: Respond, channel: str, report: Report) -> None:
-    """Post to the channel; fall back to the command's response URL when the bot is not a member."""
-    blocks = [b.to_dict() for b in report_blocks(report)]
-    text = report_fallback_text(report)
-    try:
-        client.chat_postMessage(channel=channel, blocks=blocks, text=text)
-    except SlackApiError as exc:
-        if exc.response.get("error") not in ("not_in_channel", "channel_not_found", "is_archived"):
-            raise
-        respond(blocks=blocks, text=text, response_type="in_channel")
+def _respond(respond: Respond, report: Report, response_type: str = "ephemeral") -> None:
+    respond(blocks=blocks_of(report), text=report_fallback_text(report), response_type=response_type)
 
 
-def register_commands(app: App, bot: Bot, mapper: IdentityMapper) -> None:
-    """``/k8s <runbook> [args]``: ack first, then plan/execute and post the outcome."""
+def register_commands(app: App, bot: Bot, mapper: IdentityMapper, messages: RunMessages) -> None:
+    """``/k8s <runbook> [args]``: ack first, then plan (and run read-only runbooks) and post."""
 
     def ack_fast(ack: Ack) -> None:
         ack()
 
-    def run_command(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def run_command(body: dict[str, Any], respond: Respond) -> None:
         started = time.monotonic()
-        user_id = body.get("user_id", "")
-        channel = body.get("channel_id", "")
+        user_id, channel = body.get("user_id", ""), body.get("channel_id", "")
         text = body.get("text", "") or ""
-        ref = new_ref()
         runbook = (text.split() or ["help"])[0][:40]
+        known = runbook if bot.catalog.get(runbook) else "-"
         try:
             requester = mapper.requester(user_id)
         except UserError as exc:
-            respond(
-                blocks=[b.to_dict() for b in report_blocks(error_report(exc, ref))],
-                text=exc.message,
-                response_type="ephemeral",
-            )
-            COMMANDS.labels(runbook="-", outcome="refused").inc()
+            _respond(respond, error_report(exc, new_ref()))
+            COMMANDS.labels(runbook=known, outcome="refused").inc()
             return
-        outcome = handle_command(bot.engine, text, requester, channel)
-        known = runbook if bot.catalog.get(runbook) else "-"
+        outcome = bot.runs.request(text, requester, channel, request_key=body.get("trigger_id") or None)
+        if outcome.duplicate or outcome.report is None:
+            return
         try:
-            if outcome.ok:
-                _post(client, respond, channel, outcome.report)
+            if not outcome.ok:
+                _respond(respond, outcome.report)
+            elif outcome.run_id and outcome.pending:
+                messages.post(outcome.run_id, channel, outcome.report)
             else:
-                respond(
-                    blocks=[b.to_dict() for b in report_blocks(outcome.report)],
-                    text=report_fallback_text(outcome.report),
-                    response_type="ephemeral",
-                )
+                try:
+                    messages.client.chat_postMessage(
+                        channel=channel, blocks=blocks_of(outcome.report), text=report_fallback_text(outcome.report)
+                    )
+                except SlackApiError as exc:
+                    if exc.response.get("error") not in ("not_in_channel", "channel_not_found", "is_archived"):
+                        raise
+                    _respond(respond, outcome.report, "in_channel")
         except SlackApiError as exc:
-            log.error("cannot post to Slack", extra={"ref": ref, "error": exc.response.get("error")})
+            log.error("cannot post to Slack", extra={"run_id": outcome.run_id, "error": exc.response.get("error")})
         COMMANDS.labels(runbook=known, outcome="ok" if outcome.ok else "error").inc()
         RUN_SECONDS.labels(runbook=known).observe(time.monotonic() - started)
 

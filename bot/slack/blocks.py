@@ -7,7 +7,9 @@ Limits respected: 50 blocks per message, 3000 characters per section text, 150 p
 from __future__ import annotations
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -102,12 +104,21 @@ def report_blocks(report: Report) -> list[Block]:
         blocks.append(
             ContextBlock(elements=[MarkdownTextObject(text=clip(escape(" · ".join(report.context)), MAX_TEXT))])
         )
-    if len(blocks) > MAX_BLOCKS:
-        dropped = len(blocks) - (MAX_BLOCKS - 1)
+    limit = MAX_BLOCKS - (1 if report.actions else 0)
+    if len(blocks) > limit:
+        dropped = len(blocks) - (limit - 1)
         more = ContextBlock(
             elements=[MarkdownTextObject(text=f"… and {dropped} more blocks; the full output is in the thread")]
         )
-        blocks = [*blocks[: MAX_BLOCKS - 1], more]
+        blocks = [*blocks[: limit - 1], more]
+    if report.actions:
+        buttons = [
+            ButtonElement(
+                text=PlainTextObject(text=a.label[:75]), action_id=f"rb_{a.kind}", value=a.value[:2000], style=a.style
+            )
+            for a in report.actions[:25]
+        ]
+        blocks.append(ActionsBlock(elements=buttons))
     return blocks
 
 

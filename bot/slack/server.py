@@ -85,12 +85,64 @@ def serve_http(app: App, host: str, port: int) -> None:
     server.run()
 
 
-def serve_socket_mode(app: App, app_token: str, host: str, port: int) -> None:
-    """Connect over Socket Mode; probes and metrics on ``host:port``; readyz follows the socket."""
+class SocketModeService:
+    """A Socket Mode connection plus the probe server beside it; ``close()`` stops both."""
+
+    def __init__(self, handler: Any, probes: Any, probes_thread: threading.Thread) -> None:
+        self.handler = handler
+        self._probes = probes
+        self._probes_thread = probes_thread
+
+    @property
+    def probes_port(self) -> int:
+        """The port serving /healthz, /readyz and /metrics."""
+        return int(self._probes.effective_port)
+
+    def connected(self) -> bool:
+        """True while the WebSocket to Slack is open (what /readyz reports)."""
+        return bool(self.handler.client.is_connected())
+
+    def close(self) -> None:
+        """Disconnect from Slack (no reconnection), stop the SDK's threads and the probe server."""
+        self.handler.close()
+        stop_http_server(self._probes)
+        self._probes_thread.join(timeout=5)
+
+
+def start_socket_mode(app: App, app_token: str, host: str, port: int) -> SocketModeService:
+    """Serve probes on ``host:port`` and connect over Socket Mode; returns once the first connect was tried.
+
+    The SDK's own threads receive envelopes and reconnect; readyz follows the socket.
+    """
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     handler = SocketModeHandler(app, app_token)
     probes = make_http_server(ProbeAndSlackApp(None, ready=lambda: bool(handler.client.is_connected())), host, port)
-    threading.Thread(target=probes.run, name="probes", daemon=True).start()
-    log.info("connecting", extra={"mode": "socket", "probes_port": probes.effective_port})
-    handler.start()  # type: ignore[no-untyped-call]
+    thread = threading.Thread(target=probes.run, name="probes", daemon=True)
+    thread.start()
+    service = SocketModeService(handler, probes, thread)
+    log.info("connecting", extra={"mode": "socket", "probes_port": service.probes_port})
+    try:
+        handler.connect()  # type: ignore[no-untyped-call]
+    except BaseException:
+        service.close()
+        raise
+    return service
+
+
+def serve_socket_mode(app: App, app_token: str, host: str, port: int) -> None:
+    """Connect over Socket Mode; probes and metrics on ``host:port``; runs until interrupted or SIGTERM."""
+    import signal
+
+    service = start_socket_mode(app, app_token, host, port)
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        log.info("SIGTERM: shutting down")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        stop.wait()
+    finally:
+        service.close()

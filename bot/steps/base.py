@@ -19,6 +19,7 @@ from bot.report import Report
 
 if TYPE_CHECKING:
     from bot.clients.kube import KubeAccess
+    from bot.store import Store
 
 
 @dataclass
@@ -73,6 +74,7 @@ class StepContext:
     kube: KubeAccess
     catalog: Catalog
     namespace_explicit: bool = False
+    store: Store | None = None
     progress: Callable[[str], None] = lambda _msg: None
     abort: threading.Event = field(default_factory=threading.Event)
 

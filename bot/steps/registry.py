@@ -33,7 +33,22 @@ class StepRegistry:
 
 def default_registry() -> StepRegistry:
     """The built-in executors."""
+    from bot.steps.history import AuditLog, RecentRuns
+    from bot.steps.kube_change import Cordon, DeletePod, Uncordon
     from bot.steps.kube_read import ClusterStatus, ListNodes, PodsOnNode
     from bot.steps.meta import Help, WhoAmI
 
-    return StepRegistry([Help(), WhoAmI(), ClusterStatus(), ListNodes(), PodsOnNode()])
+    return StepRegistry(
+        [
+            Help(),
+            WhoAmI(),
+            RecentRuns(),
+            AuditLog(),
+            ClusterStatus(),
+            ListNodes(),
+            PodsOnNode(),
+            Cordon(),
+            Uncordon(),
+            DeletePod(),
+        ]
+    )

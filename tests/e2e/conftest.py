@@ -4,6 +4,7 @@ server, and the real bot serving signed HTTP requests."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config
@@ -11,6 +12,8 @@ from kubernetes import client, config
 from tests.harness.binaries import ensure_binaries
 from tests.harness.bot_server import BotServer, bot_settings, start_bot_server
 from tests.harness.control_plane import CONTEXT, ControlPlane
+from tests.harness.kwok_nodes import create_node, wait_node_ready
+from tests.harness.rbac import READ_RULES, bind_cluster_role, ensure_cluster_role
 from tests.harness.slack_server import FakeSlack
 
 
@@ -36,6 +39,23 @@ def e2e_admin(e2e_control_plane: ControlPlane) -> Iterator[client.ApiClient]:
     api.close()
 
 
+@pytest.fixture(scope="package")
+def three_nodes(e2e_admin: client.ApiClient) -> Iterator[list[str]]:
+    """node-1 Ready, node-2 NotReady, node-3 Ready but cordoned; alice's group `sre` may read.
+
+    The only nodes of the e2e cluster: tests count them ("3 nodes: 2 Ready, ..."), so none adds more.
+    """
+    core = client.CoreV1Api(e2e_admin)
+    create_node(core, "node-1")
+    create_node(core, "node-2", ready=False)
+    create_node(core, "node-3", cordoned=True)
+    wait_node_ready(core, "node-1")
+    wait_node_ready(core, "node-3")
+    ensure_cluster_role(e2e_admin, "runbook-read", READ_RULES)
+    bind_cluster_role(e2e_admin, "runbook-read", group="sre")
+    yield ["node-1", "node-2", "node-3"]
+
+
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     """A local Slack-compatible Web API server that records calls."""
@@ -45,8 +65,9 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def bot_server(e2e_control_plane: ControlPlane, fake_slack: FakeSlack) -> Iterator[BotServer]:
-    """The bot (HTTP mode) for cluster ``test``, posting to ``fake_slack``."""
-    server = start_bot_server(bot_settings(e2e_control_plane.admin_kubeconfig, fake_slack))
+def bot_server(e2e_control_plane: ControlPlane, fake_slack: FakeSlack, tmp_path: Path) -> Iterator[BotServer]:
+    """The bot (HTTP mode) for cluster ``test``, posting to ``fake_slack``, with a fresh SQLite store."""
+    store = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    server = start_bot_server(bot_settings(e2e_control_plane.admin_kubeconfig, fake_slack, store))
     yield server
     server.stop()

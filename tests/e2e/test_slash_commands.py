@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,32 +10,11 @@ from kubernetes import client
 from slack_sdk.models.blocks import Block
 
 from tests.harness.bot_server import SIGNING_SECRET, BotServer
-from tests.harness.kwok_nodes import (
-    create_deployment,
-    create_namespace,
-    create_node,
-    wait_node_ready,
-    wait_pods_running,
-)
-from tests.harness.rbac import READ_RULES, bind_cluster_role, ensure_cluster_role
+from tests.harness.kwok_nodes import create_deployment, create_namespace, wait_pods_running
 from tests.harness.slack_server import FakeSlack
 from tests.harness.slack_signing import signed_headers, slash_command_body
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="package")
-def three_nodes(e2e_admin: client.ApiClient) -> Iterator[list[str]]:
-    """node-1 Ready, node-2 NotReady, node-3 Ready but cordoned; alice's group `sre` may read."""
-    core = client.CoreV1Api(e2e_admin)
-    create_node(core, "node-1")
-    create_node(core, "node-2", ready=False)
-    create_node(core, "node-3", cordoned=True)
-    wait_node_ready(core, "node-1")
-    wait_node_ready(core, "node-3")
-    ensure_cluster_role(e2e_admin, "runbook-read", READ_RULES)
-    bind_cluster_role(e2e_admin, "runbook-read", group="sre")
-    yield ["node-1", "node-2", "node-3"]
 
 
 def send(

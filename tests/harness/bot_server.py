@@ -19,7 +19,7 @@ SIGNING_SECRET = "e2e-signing-secret"
 BOT_TOKEN = "xoxb-e2e-0000-test"
 
 
-def bot_settings(kubeconfig: Path, slack: FakeSlack, **identity_users: KubeIdentity) -> Settings:
+def bot_settings(kubeconfig: Path, slack: FakeSlack, store_url: str, **identity_users: KubeIdentity) -> Settings:
     """Settings for one cluster ``test`` (admin kubeconfig) and Slack pointed at ``slack``."""
     users = identity_users or {"U0ALICE": KubeIdentity(user="alice", groups=["oncall", "sre"])}
     return Settings(
@@ -33,6 +33,7 @@ def bot_settings(kubeconfig: Path, slack: FakeSlack, **identity_users: KubeIdent
             listen_port=3000,
         ),
         identity=IdentitySettings(users=users),
+        store={"url": store_url},
         log_format="text",
     )
 

@@ -3,6 +3,8 @@
 It speaks the Web API's wire format (``POST /api/<method>`` with form or JSON bodies, ``GET``
 with a query string; ``{"ok": true, ...}`` answers) so the real slack_sdk ``WebClient`` talks to
 it through ``base_url``. Response URLs (``/response/<id>``) are recorded the same way.
+``enable_socket_mode()`` adds the WebSocket side: ``apps.connections.open`` (app token only)
+then hands out URLs of a local ``SocketModeServer``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.harness.socket_mode_server import SocketModeServer
 
 
 @dataclass
@@ -34,6 +38,7 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: list[dict[str, Any]] = []
         self.errors: dict[str, str] = {}
+        self.socket_mode: SocketModeServer | None = None
         self._ts = 1700000000.000100
         self._cond = threading.Condition()
         fake = self
@@ -69,9 +74,10 @@ class FakeSlack:
                 else:
                     self.send_error(404)
                     return
-                answer = fake._answer(method, args)
+                headers = dict(self.headers.items())
+                answer = fake._answer(method, args, headers)
                 with fake._cond:
-                    fake.calls.append(SlackCall(method, args, dict(self.headers.items())))
+                    fake.calls.append(SlackCall(method, args, headers))
                     fake._cond.notify_all()
                 data = json.dumps(answer).encode()
                 self.send_response(200)
@@ -104,13 +110,30 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
-        """Stop serving."""
+        """Stop serving (and the Socket Mode server, if enabled)."""
+        if self.socket_mode is not None:
+            self.socket_mode.stop()
         self._server.shutdown()
         self._server.server_close()
 
-    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+    def enable_socket_mode(self) -> SocketModeServer:
+        """Start the WebSocket server that ``apps.connections.open`` points at (once; stopped by ``stop``)."""
+        if self.socket_mode is None:
+            self.socket_mode = SocketModeServer().start()
+        return self.socket_mode
+
+    def _answer(self, method: str, args: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         if method in self.errors:
             return {"ok": False, "error": self.errors[method]}
+        if method == "apps.connections.open":
+            token = headers.get("Authorization", "").removeprefix("Bearer ")
+            if not token:
+                return {"ok": False, "error": "not_authed"}
+            if not token.startswith("xapp-"):
+                return {"ok": False, "error": "not_allowed_token_type"}
+            if self.socket_mode is None:
+                return {"ok": False, "error": "socket_mode_not_enabled"}
+            return {"ok": True, "url": self.socket_mode.issue_url()}
         if method == "auth.test":
             return {
                 "ok": True,

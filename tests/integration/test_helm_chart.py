@@ -17,9 +17,12 @@ from tests.harness.control_plane import CONTEXT, ControlPlane
 pytestmark = pytest.mark.integration
 CHART = Path(__file__).resolve().parents[2] / "helm" / "k8s-runbook-bot"
 IDENTITY = [
-    "--set", "config.identity.users.U0ALICE.user=alice",
-    "--set", "config.identity.users.U0ALICE.groups={oncall,sre}",
-    "--set", "config.identity.user_groups.S0ONCALL={oncall}",
+    "--set",
+    "config.identity.users.U0ALICE.user=alice",
+    "--set",
+    "config.identity.users.U0ALICE.groups={oncall,sre}",
+    "--set",
+    "config.identity.user_groups.S0ONCALL={oncall}",
 ]
 
 
@@ -73,19 +76,36 @@ def test_manifests_apply_and_the_service_account_gets_only_what_it_needs(
     manifest.write_text(yaml.safe_dump_all(render(namespace)))
     kubectl = ensure_binaries() / "kubectl"
     applied = subprocess.run(
-        [str(kubectl), "--kubeconfig", str(control_plane.admin_kubeconfig), "--context", CONTEXT,
-         "apply", "-n", namespace, "-f", str(manifest)],
-        capture_output=True, text=True, check=False,
+        [
+            str(kubectl),
+            "--kubeconfig",
+            str(control_plane.admin_kubeconfig),
+            "--context",
+            CONTEXT,
+            "apply",
+            "-n",
+            namespace,
+            "-f",
+            str(manifest),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert applied.returncode == 0, applied.stderr
     sa = f"system:serviceaccount:{namespace}:rb"
     authz = client.AuthorizationV1Api(kube_api_client)
 
     def may(verb: str, resource: str, *, group: str = "", name: str | None = None, sub: str | None = None) -> bool:
-        review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
-            user=sa, groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
-            resource_attributes=client.V1ResourceAttributes(verb=verb, resource=resource, group=group, name=name,
-                                                           subresource=sub)))
+        review = client.V1SubjectAccessReview(
+            spec=client.V1SubjectAccessReviewSpec(
+                user=sa,
+                groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
+                resource_attributes=client.V1ResourceAttributes(
+                    verb=verb, resource=resource, group=group, name=name, subresource=sub
+                ),
+            )
+        )
         return bool(authz.create_subject_access_review(review).status.allowed)
 
     assert may("create", "subjectaccessreviews", group="authorization.k8s.io")

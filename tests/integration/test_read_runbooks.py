@@ -17,9 +17,10 @@ from kubernetes import client
 from bot.config.settings import ClusterSettings, IdentitySettings, KubeIdentity, Settings
 from bot.engine.bootstrap import Bot, build_bot
 from bot.engine.identity import IdentityMapper
-from bot.engine.service import handle_command
+from bot.engine.runbooks import builtin_runbook_dir, load_catalog
 from bot.model import Requester
 from bot.report import Table
+from bot.steps.registry import default_registry
 from tests.harness.control_plane import CONTEXT, ControlPlane
 from tests.harness.kwok_nodes import create_deployment, create_node, unique_name, wait_node_ready, wait_pods_running
 from tests.harness.rbac import READ_RULES, bind_cluster_role, ensure_cluster_role
@@ -29,11 +30,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def bot(control_plane: ControlPlane, kube_api_client: client.ApiClient) -> Iterator[Bot]:
+def bot(
+    control_plane: ControlPlane, kube_api_client: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Bot]:
     ensure_cluster_role(kube_api_client, "runbook-read", READ_RULES)
     bind_cluster_role(kube_api_client, "runbook-read", group="readers")
     settings = Settings(
         clusters={"test": ClusterSettings(kubeconfig=control_plane.admin_kubeconfig, context=CONTEXT)},
+        store={"url": f"sqlite:///{tmp_path_factory.mktemp('store') / 'bot.sqlite3'}"},
         identity=IdentitySettings(
             users={
                 "U0ALICE": KubeIdentity(user="alice", groups=["oncall", "readers"]),
@@ -63,7 +67,7 @@ def test_pods_lists_exactly_the_pods_on_the_node(bot: Bot, kube_api_client: clie
     create_deployment(apps, namespace, "web", 4, node_name=here)
     create_deployment(apps, namespace, "db", 2, node_name=there)
     expected = {f"{namespace}/{p.metadata.name}" for p in wait_pods_running(core, namespace, "app=web", 4)}
-    outcome = handle_command(bot.engine, f"pods {here}", requester(bot, "U0ALICE"))
+    outcome = bot.runs.request(f"pods {here}", requester(bot, "U0ALICE"))
     assert outcome.ok, outcome.report
     assert {r[0] for r in rows(outcome.report.parts)} == expected
 
@@ -73,7 +77,7 @@ def test_unknown_node_suggests_the_closest(bot: Bot, kube_api_client: client.Api
     name = unique_name("worker")
     create_node(core, name)
     typo = name[:-1]
-    outcome = handle_command(bot.engine, f"pods {typo}", requester(bot, "U0ALICE"))
+    outcome = bot.runs.request(f"pods {typo}", requester(bot, "U0ALICE"))
     assert not outcome.ok
     assert outcome.report.summary == f"unknown node `{typo}` on cluster test"
     assert f"`{name}`" in outcome.report.parts[0].lines[0]  # type: ignore[union-attr]
@@ -83,7 +87,7 @@ def test_status_counts_match_an_independent_listing(bot: Bot, kube_api_client: c
     core = client.CoreV1Api(kube_api_client)
     create_node(core, unique_name("sick"), ready=False)
     create_node(core, unique_name("held"), cordoned=True)
-    outcome = handle_command(bot.engine, "status", requester(bot, "U0ALICE"))
+    outcome = bot.runs.request("status", requester(bot, "U0ALICE"))
     nodes = core.list_node().items
     ready = sum(1 for n in nodes for c in (n.status.conditions or []) if c.type == "Ready" and c.status == "True")
     cordoned = sum(1 for n in nodes if n.spec.unschedulable)
@@ -94,7 +98,7 @@ def test_status_counts_match_an_independent_listing(bot: Bot, kube_api_client: c
 
 
 def test_a_user_without_rbac_is_refused_with_the_permission_named(bot: Bot) -> None:
-    outcome = handle_command(bot.engine, "nodes", requester(bot, "U0NOBODY"))
+    outcome = bot.runs.request("nodes", requester(bot, "U0NOBODY"))
     assert not outcome.ok
     assert outcome.report.title == "Not allowed"
     assert (
@@ -104,17 +108,17 @@ def test_a_user_without_rbac_is_refused_with_the_permission_named(bot: Bot) -> N
 
 
 def test_whoami_reports_identity_and_what_rbac_allows(bot: Bot) -> None:
-    alice = handle_command(bot.engine, "whoami", requester(bot, "U0ALICE"))
+    alice = bot.runs.request("whoami", requester(bot, "U0ALICE"))
     assert ("Kubernetes identity", "alice (groups: oncall, readers)") in alice.report.parts[0].fields  # type: ignore[union-attr]
     (row,) = rows(alice.report.parts)
     assert row[0] == "test" and "status" in row[1] and "pods" in row[1]
-    nobody = handle_command(bot.engine, "whoami", requester(bot, "U0NOBODY"))
+    nobody = bot.runs.request("whoami", requester(bot, "U0NOBODY"))
     (row,) = rows(nobody.report.parts)
     assert row[1] == "nothing" and "status" in row[2]
 
 
 def test_calls_carry_every_group_and_the_run_id_in_the_audit_log(bot: Bot, control_plane: ControlPlane) -> None:
-    outcome = handle_command(bot.engine, "nodes", requester(bot, "U0ALICE"))
+    outcome = bot.runs.request("nodes", requester(bot, "U0ALICE"))
     assert outcome.ok
     run_id = outcome.report.context[-1].split("run ")[-1]
     deadline = time.monotonic() + 10
@@ -160,6 +164,7 @@ def test_shell_runs_commands_from_stdin(
     out = proc.stdout
     assert f"{name}  Ready" in out
     assert f"[i] Pods on node {name}" in out and "(no pods on this node)" in out
-    assert "unknown runbook `frobnicate`" in out and "Runbooks: help, nodes, pods, status, whoami" in out
+    names = load_catalog([builtin_runbook_dir()], default_registry()).names()
+    assert "unknown runbook `frobnicate`" in out and "Runbooks: " + ", ".join(names) in out
     assert "Cluster envtest" not in out  # `exit` stops before `status`
     assert proc.returncode == 1  # a command failed (frobnicate)

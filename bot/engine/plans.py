@@ -1,0 +1,97 @@
+"""What users see of a run: its plan, its approval request, its progress and its outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.config.settings import ApprovalRule
+from bot.engine.engine import PreparedRun
+from bot.report import Action, Report, Tone, report_from_dict
+from bot.store import ApprovalRecord, RunRecord
+
+STATE_WORDS = {
+    "awaiting_confirmation": ("Plan", Tone.INFO),
+    "awaiting_approval": ("Awaiting approval", Tone.WARN),
+    "running": ("Running", Tone.INFO),
+    "succeeded": ("Done", Tone.OK),
+    "failed": ("Failed", Tone.ERROR),
+    "cancelled": ("Cancelled", Tone.INFO),
+    "denied": ("Denied", Tone.ERROR),
+    "expired": ("Expired", Tone.WARN),
+    "interrupted": ("Interrupted", Tone.ERROR),
+    "replan_required": ("Plan changed — not run", Tone.WARN),
+}
+
+
+def plan_report(run: PreparedRun, rule: ApprovalRule) -> Report:
+    """The plan a requester confirms and an approver approves (stored with the run)."""
+    who = run.requester.display_name + f" as {run.requester.describe()}"
+    report = Report(
+        title=f"{run.runbook.name} on {run.cluster}",
+        summary=f"`{run.runbook.name}` ({run.runbook.risk}) requested by {who}",
+    )
+    steps = report.section("Steps")
+    steps.lines = [f"{i}. {s.plan.description}" for i, s in enumerate(run.steps, 1)]
+    for s in run.steps:
+        steps.lines += [f"    {d}" for d in s.plan.details]
+    warnings = [w for s in run.steps for w in s.plan.warnings]
+    if warnings:
+        report.section("Warnings", tone=Tone.WARN).lines = warnings
+    targets = [str(t) for s in run.steps for t in s.plan.targets]
+    if targets:
+        report.section("Touches").lines = list(dict.fromkeys(targets))
+    if run.permissions:
+        report.section("Needs (checked against your RBAC)").lines = [p.describe() for p in run.permissions]
+    if rule.approvals:
+        who_approves = (
+            ", ".join(rule.approvers.users + [f"group {g}" for g in rule.approvers.groups]) or "anyone mapped"
+        )
+        report.context.append(f"needs {rule.approvals} approval(s) from {who_approves}")
+    report.context.append(f"run {run.run_id} · plan {run.plan_hash[:12]}")
+    return report
+
+
+def run_report(
+    rec: RunRecord, approvals: list[ApprovalRecord], *, extra: list[str] | None = None, now: datetime | None = None
+) -> Report:
+    """The run's message for its current state: the stored plan under a state header."""
+    report = report_from_dict(rec.plan)
+    word, tone = STATE_WORDS.get(rec.state, (rec.state, Tone.INFO))
+    report.title = f"{word}: {report.title}"
+    report.tone = tone
+    report.actions = []
+    status = report.section("Status", tone=tone)
+    approved = [a for a in approvals if a.decision == "approve" and a.plan_hash == rec.plan_hash]
+    if rec.state == "awaiting_confirmation":
+        status.lines.append(f"{rec.requester_name}: confirm to run this plan (expires {_hm(rec.expires_at)} UTC)")
+    if rec.approvals_required:
+        names = ", ".join(a.approver_name for a in approved) or "none yet"
+        status.fields.append(("Approvals", f"{len(approved)} of {rec.approvals_required}: {names}"))
+    if rec.state == "awaiting_approval":
+        status.lines.append(f"Waiting for approval until {_hm(rec.expires_at)} UTC. The requester cannot approve.")
+    for a in approvals:
+        if a.decision == "deny":
+            status.lines.append(f"Denied by {a.approver_name}: {a.reason or 'no reason given'}")
+    if rec.break_glass_reason:
+        status.lines.append(f":rotating_light: BREAK-GLASS by {rec.requester_name}: {rec.break_glass_reason}")
+    if rec.outcome:
+        status.lines.append(rec.outcome)
+    if rec.started_at and rec.finished_at:
+        status.fields.append(("Duration", f"{(rec.finished_at - rec.started_at).total_seconds():.1f}s"))
+    status.lines += extra or []
+    value = f"{rec.id}:{rec.plan_hash}"
+    if rec.state == "awaiting_confirmation":
+        report.actions = [Action("confirm", "Confirm", value, "primary"), Action("cancel", "Cancel", value)]
+    elif rec.state == "awaiting_approval":
+        report.actions = [
+            Action("approve", "Approve", value, "primary"),
+            Action("deny", "Deny", value, "danger"),
+            Action("cancel", "Cancel request", value),
+        ]
+        if rec.policy.get("break_glass_allowed"):
+            report.actions.append(Action("break_glass", "Break glass", value, "danger"))
+    return report
+
+
+def _hm(at: datetime | None) -> str:
+    return at.strftime("%H:%M") if at else "?"

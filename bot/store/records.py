@@ -1,0 +1,74 @@
+"""The plain records the store reads and writes: runs, approval decisions and audit events.
+
+Every time is a timezone-aware UTC ``datetime``; JSON fields hold plain dicts and lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class RunRecord:
+    """One request to run a runbook, from the plan the requester confirmed to its outcome.
+
+    ``state`` is free text managed by the engine; the store only compares and sets it
+    (see ``Store.transition``). ``request_key`` dedupes Slack retries and is unique when set.
+    """
+
+    id: str
+    runbook: str
+    risk: str
+    cluster: str
+    namespace: str
+    command: str
+    requester_chat_id: str
+    requester_name: str
+    kube_user: str | None
+    kube_groups: list[str]
+    state: str
+    plan: dict[str, Any]
+    plan_hash: str
+    request_key: str | None = None
+    channel: str | None = None
+    message_ts: str | None = None
+    audit_ts: str | None = None
+    approvals_required: int = 0
+    policy: dict[str, Any] = field(default_factory=dict)
+    expires_at: datetime | None = None
+    break_glass_reason: str | None = None
+    outcome: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+
+
+@dataclass
+class ApprovalRecord:
+    """One approver's decision (``approve`` or ``deny``) on a run, bound to the plan hash they saw."""
+
+    run_id: str
+    approver_chat_id: str
+    approver_name: str
+    kube_user: str | None
+    decision: str
+    plan_hash: str
+    reason: str | None = None
+    at: datetime | None = None
+
+
+@dataclass
+class AuditEvent:
+    """One stored audit event: who (``actor``) did what (``kind``, ``summary``, ``detail``) and when."""
+
+    id: int
+    run_id: str | None
+    at: datetime
+    actor: str
+    kind: str
+    summary: str
+    detail: dict[str, Any]
