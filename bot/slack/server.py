@@ -114,7 +114,9 @@ def start_socket_mode(app: App, app_token: str, host: str, port: int) -> SocketM
 
     The SDK's own threads receive envelopes and reconnect; readyz follows the socket.
     """
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    # websocket-client based: notices a dropped TCP link (the builtin client spins and reports
+    # "connected" for about a minute after a reset without a close frame).
+    from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 
     handler = SocketModeHandler(app, app_token)
     probes = make_http_server(ProbeAndSlackApp(None, ready=lambda: bool(handler.client.is_connected())), host, port)

@@ -133,3 +133,22 @@ def test_probes_and_metrics(bot_server: BotServer, fake_slack: FakeSlack, three_
         time.sleep(0.1)
     assert status == 200
     assert 'runbook_bot_commands_total{outcome="ok",runbook="nodes"}' in metrics
+
+
+def test_a_retried_delivery_does_not_run_the_command_twice(
+    bot_server: BotServer, fake_slack: FakeSlack, three_nodes: list[str]
+) -> None:
+    body = slash_command_body("nodes", response_url=fake_slack.response_url(), trigger_id="t.retry-1")
+    first = bot_server.post("/slack/events", body, signed_headers(SIGNING_SECRET, body))
+    retry_headers = {
+        **signed_headers(SIGNING_SECRET, body),
+        "X-Slack-Retry-Num": "1",
+        "X-Slack-Retry-Reason": "timeout",
+    }
+    second = bot_server.post("/slack/events", body, retry_headers)
+    assert first[0] == second[0] == 200
+    fake_slack.wait_for("chat.postMessage")
+    time.sleep(1.0)  # a second (wrong) run would post within this time
+    assert len(fake_slack.of("chat.postMessage")) == 1
+    runs = bot_server.bot.store.recent_runs(limit=10)
+    assert [r.command for r in runs] == ["nodes"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,6 +28,7 @@ class SlackCall:
     method: str
     args: dict[str, Any]
     headers: dict[str, str]
+    answer: dict[str, Any] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
 
 
@@ -77,7 +79,7 @@ class FakeSlack:
                 headers = dict(self.headers.items())
                 answer = fake._answer(method, args, headers)
                 with fake._cond:
-                    fake.calls.append(SlackCall(method, args, headers))
+                    fake.calls.append(SlackCall(method, args, headers, answer))
                     fake._cond.notify_all()
                 data = json.dumps(answer).encode()
                 self.send_response(200)
@@ -178,6 +180,27 @@ class FakeSlack:
                     seen = [c.method for c in self.calls]
                     raise AssertionError(f"expected {count} {method} call(s) within {timeout}s; saw {seen}")
                 self._cond.wait(left)
+
+    def wait_match(
+        self, method: str, predicate: Callable[[SlackCall], bool], count: int = 1, timeout: float = 15.0
+    ) -> list[SlackCall]:
+        """Block until ``count`` calls of ``method`` satisfy ``predicate``; return those calls."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [c for c in self.calls if c.method == method and predicate(c)]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [(c.method, c.args.get("channel"), str(c.args.get("text", ""))[:80]) for c in self.calls]
+                    raise AssertionError(f"expected {count} matching {method} call(s) within {timeout}s; saw {seen}")
+                self._cond.wait(left)
+
+    @staticmethod
+    def posted_ts(call: SlackCall) -> str:
+        """The ``ts`` the server gave a posted message."""
+        return str(call.answer["ts"])
 
     def of(self, method: str) -> list[SlackCall]:
         """The recorded calls of ``method`` so far."""

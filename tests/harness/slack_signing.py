@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,7 +34,7 @@ def slash_command_body(
     channel_id: str = "C0OPS",
     response_url: str = "",
     command: str = "/k8s",
-    trigger_id: str = "t.1",
+    trigger_id: str | None = None,
 ) -> str:
     """A form-encoded slash-command payload as Slack sends it."""
     return urlencode(
@@ -50,7 +51,7 @@ def slash_command_body(
             "api_app_id": "A0BOT",
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": trigger_id,
+            "trigger_id": trigger_id or f"t.{uuid.uuid4().hex}",
         }
     )
 
