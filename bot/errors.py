@@ -8,7 +8,8 @@ BotError
  ├── ConfigError        configuration or runbook files are invalid (carries every problem found)
  └── ExecutionError     a step failed while running
       ├── TemporaryError  may succeed if retried later (carries a delay)
-      └── PermanentError  retrying will not help
+      ├── PermanentError  retrying will not help
+      └── AbortedError    stopped on request (says what was done)
 
 Only ``UserError`` messages are shown verbatim to users; anything else is reported with a
 short correlation id that also appears in the logs.
@@ -93,3 +94,7 @@ class TemporaryError(ExecutionError):
 
 class PermanentError(ExecutionError):
     """A failure that retrying will not fix."""
+
+
+class AbortedError(ExecutionError):
+    """The run was aborted on request; the message says what was and was not done."""

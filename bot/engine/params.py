@@ -68,7 +68,7 @@ class ParamSpec(BaseModel):
         if self.required is None:
             self.required = self.default is None and self.type != "bool"
         if self.positional is None:
-            self.positional = self.type != "bool" and self.default is None
+            self.positional = self.type != "bool" and bool(self.required)
         if self.type == "bool" and self.default is None:
             self.default = False
         if self.default is not None and self.type != "bool":

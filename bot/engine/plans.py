@@ -19,6 +19,8 @@ STATE_WORDS = {
     "denied": ("Denied", Tone.ERROR),
     "expired": ("Expired", Tone.WARN),
     "interrupted": ("Interrupted", Tone.ERROR),
+    "aborting": ("Aborting", Tone.WARN),
+    "aborted": ("Aborted", Tone.WARN),
     "replan_required": ("Plan changed — not run", Tone.WARN),
 }
 
@@ -90,6 +92,8 @@ def run_report(
         ]
         if rec.policy.get("break_glass_allowed"):
             report.actions.append(Action("break_glass", "Break glass", value, "danger"))
+    elif rec.state == "running" and rec.risk != "read":
+        report.actions = [Action("abort", "Abort", value, "danger")]
     return report
 
 

@@ -9,6 +9,7 @@ re-resolved and the run stops if the plan changed materially.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from bot.config.settings import ApprovalRule, Settings
 from bot.engine.engine import Engine, PreparedRun, error_report, new_ref
 from bot.engine.identity import IdentityMapper
 from bot.engine.plans import plan_report, run_report
-from bot.errors import BotError, UserError
+from bot.errors import AbortedError, BotError, UserError
 from bot.model import Permission, Requester
 from bot.report import Report, Tone, report_to_dict
 from bot.steps.invoke import kube_errors
@@ -385,6 +386,37 @@ class RunService:
         )
         return Decision(report=self.report_for(run_id), execute=True, run_id=run_id)
 
+    def abort(self, run_id: str, plan_hash: str, actor: Requester) -> Decision:
+        """Stop a running run: no further actions; what was done is reported. Any replica may take the click."""
+        rec = self._get(run_id)
+        if rec.state != "running":
+            return Decision(notice=f"this run is {rec.state.replace('_', ' ')}; there is nothing to abort")
+        if plan_hash != rec.plan_hash:
+            return Decision(notice="this button belongs to an older plan — it does nothing")
+        approvers = {a.approver_chat_id for a in self.store.approvals(run_id) if a.decision == "approve"}
+        aset = ApprovalRule.model_validate(
+            {k: v for k, v in rec.policy.items() if k != "break_glass_allowed"}
+        ).approvers
+        in_set = (not aset.anyone) and (
+            actor.chat_id in aset.users
+            or (actor.kube_user or "") in aset.users
+            or bool(set(actor.kube_groups) & set(aset.groups))
+        )
+        if actor.chat_id != rec.requester_chat_id and actor.chat_id not in approvers and not in_set:
+            return Decision(notice="only the requester or an approver can abort this run")
+        if not self.store.transition(run_id, ["running"], "aborting"):
+            return Decision(notice="this run is already stopping")
+        self.audit(rec, actor.chat_id, "abort_requested", f"abort requested by {actor.describe()}")
+        return Decision(notice="abort requested: no further actions will be started", run_id=run_id)
+
+    def _watch_abort(self, run_id: str, flag: threading.Event, done: threading.Event) -> None:
+        """Poll the store for an abort request (made on any replica) and raise the step's abort flag."""
+        while not done.wait(0.3):
+            rec = self.store.get_run(run_id)
+            if rec is not None and rec.state == "aborting":
+                flag.set()
+                return
+
     # -- execution ------------------------------------------------------------------------------
     def execute(self, run_id: str, progress: Callable[[str], None] | None = None) -> Report:
         """Run a run that a decision moved to ``running``: re-plan, compare, re-authorize, execute."""
@@ -408,31 +440,48 @@ class RunService:
                 return self.report_for(run_id, extra=["Now it would: " + "; ".join(new)])
             self.engine.authorize(run)
             last: Report | None = None
-            for i, ps in enumerate(run.steps, 1):
-                self.store.update_run(run_id, heartbeat_at=self.clock())
-                self.audit(rec, "bot", "step_started", f"step {i}/{len(run.steps)}: {ps.plan.description}")
-                with kube_errors(run.cluster):
-                    out = ps.step.run(run.context, ps.params)
-                last = out or last
-                done.append(ps.plan.description)
-                self.audit(rec, "bot", "step_finished", f"step {i}/{len(run.steps)} done: {ps.plan.description}")
+            finished = threading.Event()
+            threading.Thread(
+                target=self._watch_abort,
+                args=(run_id, run.context.abort, finished),
+                daemon=True,
+                name=f"abort-{run_id}",
+            ).start()
+            try:
+                for i, ps in enumerate(run.steps, 1):
+                    if run.context.abort.is_set():
+                        raise AbortedError(f"aborted before step {i}: {ps.plan.description}")
+                    self.store.update_run(run_id, heartbeat_at=self.clock())
+                    self.audit(rec, "bot", "step_started", f"step {i}/{len(run.steps)}: {ps.plan.description}")
+                    with kube_errors(run.cluster):
+                        out = ps.step.run(run.context, ps.params)
+                    last = out or last
+                    done.append(ps.plan.description)
+                    self.audit(rec, "bot", "step_finished", f"step {i}/{len(run.steps)} done: {ps.plan.description}")
+            finally:
+                finished.set()
+        except AbortedError as exc:
+            outcome = f"aborted: {exc}. Done: {'; '.join(done) or 'nothing'}."
+            self.store.transition(run_id, ["running", "aborting"], "aborted", finished_at=self.clock(), outcome=outcome)
+            self.audit(rec, "bot", "aborted", outcome)
+            return self.report_for(run_id)
         except BotError as exc:
             not_done = [s for s in (rec.plan.get("step_lines") or []) if s not in done]
             outcome = f"failed: {exc}. Done: {'; '.join(done) or 'nothing'}."
             if not_done:
                 outcome += f" Not done: {'; '.join(not_done)}."
-            self.store.transition(run_id, ["running"], "failed", finished_at=self.clock(), outcome=outcome)
+            self.store.transition(run_id, ["running", "aborting"], "failed", finished_at=self.clock(), outcome=outcome)
             self.audit(rec, "bot", "failed", outcome)
             return self.report_for(run_id)
         except Exception:
             ref = new_ref()
             log.exception("internal error during execution", extra={"ref": ref, "run_id": run_id})
             outcome = f"failed with an internal error (ref {ref}). Done: {'; '.join(done) or 'nothing'}."
-            self.store.transition(run_id, ["running"], "failed", finished_at=self.clock(), outcome=outcome)
+            self.store.transition(run_id, ["running", "aborting"], "failed", finished_at=self.clock(), outcome=outcome)
             self.audit(rec, "bot", "failed", outcome)
             return self.report_for(run_id)
         outcome = (last.title if last else "done") + f" ({time.monotonic() - started:.1f}s)"
-        self.store.transition(run_id, ["running"], "succeeded", finished_at=self.clock(), outcome=outcome)
+        self.store.transition(run_id, ["running", "aborting"], "succeeded", finished_at=self.clock(), outcome=outcome)
         self.audit(rec, "bot", "succeeded", outcome)
         report = self.report_for(run_id)
         report.tone = Tone.OK
@@ -442,7 +491,7 @@ class RunService:
         """After a restart: runs left ``running`` without a heartbeat are marked interrupted."""
         cutoff = self.clock() - timedelta(seconds=self.settings.policies.interrupted_after_seconds)
         ids = []
-        for rec in self.store.runs_in_states(["running"], heartbeat_before=cutoff):
+        for rec in self.store.runs_in_states(["running", "aborting"], heartbeat_before=cutoff):
             steps = [
                 e.summary
                 for e in reversed(self.store.audit_events(run_id=rec.id, limit=200))
@@ -453,7 +502,9 @@ class RunService:
                 + ("; ".join(steps) or "no step")
                 + ". Check the cluster state before retrying."
             )
-            if self.store.transition(rec.id, ["running"], "interrupted", finished_at=self.clock(), outcome=outcome):
+            if self.store.transition(
+                rec.id, ["running", "aborting"], "interrupted", finished_at=self.clock(), outcome=outcome
+            ):
                 self.audit(rec, "bot", "interrupted", outcome)
                 ids.append(rec.id)
         return ids

@@ -22,7 +22,7 @@ from bot.shell.render import render_text
 
 PROMPT = "k8s> "
 LOCAL_USER = "local"
-VERBS = ("confirm", "approve", "deny", "cancel", "break-glass")
+VERBS = ("confirm", "approve", "deny", "cancel", "break-glass", "abort")
 
 
 def requester_for(bot: Bot, as_user: str | None) -> Requester:
@@ -101,6 +101,8 @@ class Shell:
                 decision = runs.deny(run_id, rec.plan_hash, self.me, reason or "no reason given")
             elif verb == "cancel":
                 decision = runs.cancel(run_id, rec.plan_hash, self.me, reason)
+            elif verb == "abort":
+                decision = runs.abort(run_id, rec.plan_hash, self.me)
             else:
                 decision = runs.break_glass(run_id, rec.plan_hash, self.me, reason)
         except UserError as exc:

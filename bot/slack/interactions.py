@@ -24,7 +24,7 @@ from bot.errors import UserError
 from bot.slack.messages import RunMessages
 
 log = logging.getLogger("bot.slack")
-ACTION_ID = re.compile(r"^rb_(confirm|cancel|approve|deny|break_glass)$")
+ACTION_ID = re.compile(r"^rb_(confirm|cancel|approve|deny|break_glass|abort)$")
 NEEDS_REASON = {"deny": "Deny this request", "cancel": "Cancel your request", "break_glass": "Break glass"}
 REASON_CALLBACK = "rb_reason"
 
@@ -72,6 +72,8 @@ def register_interactions(app: App, bot: Bot, mapper: IdentityMapper, messages: 
                 decision = runs.deny(run_id, plan_hash, actor, reason)
             elif kind == "cancel":
                 decision = runs.cancel(run_id, plan_hash, actor, reason)
+            elif kind == "abort":
+                decision = runs.abort(run_id, plan_hash, actor)
             else:
                 decision = runs.break_glass(run_id, plan_hash, actor, reason)
         except UserError as exc:

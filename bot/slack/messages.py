@@ -16,7 +16,17 @@ from bot.store import AuditEvent, RunRecord, Store
 
 log = logging.getLogger("bot.slack")
 FINAL_KINDS = frozenset(
-    {"succeeded", "failed", "denied", "cancelled", "expired", "interrupted", "replan_required", "rbac_denied"}
+    {
+        "succeeded",
+        "failed",
+        "denied",
+        "cancelled",
+        "expired",
+        "interrupted",
+        "replan_required",
+        "rbac_denied",
+        "aborted",
+    }
 )
 
 

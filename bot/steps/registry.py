@@ -33,6 +33,7 @@ class StepRegistry:
 
 def default_registry() -> StepRegistry:
     """The built-in executors."""
+    from bot.steps.drain import EvictPods
     from bot.steps.history import AuditLog, RecentRuns
     from bot.steps.kube_change import Cordon, DeletePod, Uncordon
     from bot.steps.kube_read import ClusterStatus, ListNodes, PodsOnNode
@@ -50,5 +51,6 @@ def default_registry() -> StepRegistry:
             Cordon(),
             Uncordon(),
             DeletePod(),
+            EvictPods(),
         ]
     )

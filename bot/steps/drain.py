@@ -1,0 +1,306 @@
+"""``kubernetes.evict_pods``: kubectl drain's eviction half, PDB-aware, parallel, abortable.
+
+The node is cordoned by the step before it (``kubernetes.cordon``). Pods are filtered as kubectl
+does (see drain_filters); a refusal stops before the first eviction and leaves the node cordoned.
+Evictions go through policy/v1 in parallel; a 429 (a PodDisruptionBudget says no) waits for that
+PDB to allow a disruption (watched), a 500 (pod under two PDBs) fails that pod naming both, and a
+pod counts as gone when it is deleted or its UID changed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.errors import AbortedError, PermanentError
+from bot.model import ObjectRef, Permission
+from bot.report import Report, Tone
+from bot.steps.base import Step, StepContext, StepPlan
+from bot.steps.drain_filters import (
+    DrainOptions,
+    Obj,
+    PodVerdicts,
+    classify,
+    controller_of,
+    pod_key,
+    selector_matches,
+)
+from bot.steps.kube_errors import explain_api_error
+from bot.steps.pdb_gate import PdbGate, pdbs_snapshot
+from bot.steps.pod_tracker import GoneTracker
+
+MAX_PARALLEL = 32
+LISTED = 30
+
+
+class EvictParams(BaseModel):
+    """kubectl drain's flags."""
+
+    model_config = ConfigDict(extra="forbid")
+    node: str
+    force: bool = False
+    delete_emptydir_data: bool = False
+    ignore_daemonsets: bool = True
+    timeout: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0), le=timedelta(hours=6))
+    grace_period: int | None = Field(default=None, ge=0, le=3600)
+
+    def options(self) -> DrainOptions:
+        """The filter options."""
+        return DrainOptions(self.force, self.delete_emptydir_data, self.ignore_daemonsets)
+
+
+@dataclass
+class _Progress:
+    total: int
+    evicted: int = 0
+    waiting: dict[str, str] = field(default_factory=dict)  # pod → PDB it waits on
+    failed: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def line(self) -> str:
+        with self.lock:
+            text = f"evicted {self.evicted}/{self.total} pods"
+            if self.waiting:
+                by_pdb: dict[str, int] = {}
+                for pdb in self.waiting.values():
+                    by_pdb[pdb] = by_pdb.get(pdb, 0) + 1
+                text += " · waiting on " + ", ".join(
+                    f"PDB {p} for {n} pod{'s' if n > 1 else ''}" for p, n in sorted(by_pdb.items())
+                )
+            if self.failed:
+                text += f" · {len(self.failed)} failed"
+            return text
+
+
+def _list_pods(ctx: StepContext, node: str) -> list[Obj]:
+    return list(ctx.kube.list_raw(ctx.kube.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={node}"))
+
+
+def _classify(ctx: StepContext, params: EvictParams, pods: list[Obj]) -> PodVerdicts:
+    apps = ctx.kube.apps
+
+    def ds_exists(ns: str, name: str) -> bool:
+        try:
+            apps.read_namespaced_daemon_set(name, ns, _request_timeout=ctx.kube.timeout)
+            return True
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    return classify(pods, params.options(), ds_exists)
+
+
+class EvictPods(Step[EvictParams]):
+    """Evict every pod of a node that kubectl drain would, respecting PodDisruptionBudgets."""
+
+    name = "kubernetes.evict_pods"
+    Params = EvictParams
+    summary = "evict a node's pods (kubectl drain semantics)"
+
+    def static_permissions(self, params: EvictParams | None) -> list[Permission]:
+        return [
+            Permission(verb="list", resource="pods"),
+            Permission(verb="create", resource="pods", subresource="eviction"),
+        ]
+
+    def plan(self, ctx: StepContext, params: EvictParams) -> StepPlan:
+        node = ctx.kube.core.read_node(params.node, _request_timeout=ctx.kube.timeout)
+        verdicts = _classify(ctx, params, _list_pods(ctx, params.node))
+        namespaces = {p["metadata"]["namespace"] for p in verdicts.evict}
+        pdbs = pdbs_snapshot(ctx.kube, namespaces)
+        plan = StepPlan(
+            description=f"evict {len(verdicts.evict)} pod(s) from node {params.node} "
+            f"(timeout {int(params.timeout.total_seconds())}s"
+            + (f", grace period {params.grace_period}s" if params.grace_period is not None else "")
+            + ")",
+            targets=[
+                ObjectRef(kind="Pod", name=p["metadata"]["name"], namespace=p["metadata"]["namespace"])
+                for p in verdicts.evict
+            ],
+            permissions=self._permissions(namespaces, verdicts),
+            fingerprint={"node_uid": node.metadata.uid, "refused": sorted(pod_key(p) for p, _ in verdicts.refused)},
+            mutates=bool(verdicts.evict),
+        )
+        keys = [pod_key(p) for p in verdicts.evict]
+        plan.details = [f"evict {k}" for k in keys[:LISTED]] + (
+            [f"… and {len(keys) - LISTED} more"] if len(keys) > LISTED else []
+        )
+        plan.details += [f"skip {pod_key(p)}: {why}" for p, why in verdicts.skipped[:10]]
+        if verdicts.refused:
+            plan.warnings += [
+                "the drain will STOP after cordoning (nothing evicted) because: "
+                + "; ".join(f"{pod_key(p)} {why}" for p, why in verdicts.refused)
+            ]
+        plan.warnings += verdicts.warnings
+        for pdb in pdbs:
+            covered = [
+                p
+                for p in verdicts.evict
+                if p["metadata"]["namespace"] == pdb["metadata"]["namespace"]
+                and selector_matches(pdb["spec"].get("selector"), p["metadata"].get("labels") or {})
+            ]
+            if not covered:
+                continue
+            allowed = int((pdb.get("status") or {}).get("disruptionsAllowed", 0) or 0)
+            name = f"{pdb['metadata']['namespace']}/{pdb['metadata']['name']}"
+            if allowed == 0:
+                plan.warnings.append(
+                    f"PDB {name} allows 0 disruptions now: {len(covered)} pod(s) will wait for "
+                    "replacements to become Ready"
+                )
+            else:
+                plan.details.append(f"PDB {name} throttles {len(covered)} pod(s) to {allowed} at a time")
+        for pod in verdicts.evict:
+            matching = [
+                p["metadata"]["name"]
+                for p in pdbs
+                if p["metadata"]["namespace"] == pod["metadata"]["namespace"]
+                and selector_matches(p["spec"].get("selector"), pod["metadata"].get("labels") or {})
+            ]
+            if len(matching) > 1:
+                plan.warnings.append(
+                    f"{pod_key(pod)} is covered by several PDBs ({', '.join(matching)}): the API refuses to evict it"
+                )
+        return plan
+
+    @staticmethod
+    def _permissions(namespaces: set[str], verdicts: PodVerdicts) -> list[Permission]:
+        perms = [Permission(verb="list", resource="pods"), Permission(verb="watch", resource="pods")]
+        for ns in sorted(namespaces):
+            perms += [
+                Permission(verb="create", resource="pods", subresource="eviction", namespace=ns),
+                Permission(verb="list", resource="poddisruptionbudgets", group="policy", namespace=ns),
+                Permission(verb="watch", resource="poddisruptionbudgets", group="policy", namespace=ns),
+            ]
+        ds_namespaces = {
+            p["metadata"]["namespace"]
+            for p, _ in verdicts.skipped
+            if (controller_of(p) or {}).get("kind") == "DaemonSet"
+        }
+        perms += [
+            Permission(verb="get", resource="daemonsets", group="apps", namespace=ns) for ns in sorted(ds_namespaces)
+        ]
+        return perms
+
+    def run(self, ctx: StepContext, params: EvictParams) -> Report:
+        started = time.monotonic()
+        deadline = started + params.timeout.total_seconds()
+        verdicts = _classify(ctx, params, _list_pods(ctx, params.node))
+        if verdicts.refused:
+            listed = "; ".join(f"{pod_key(p)} {why}" for p, why in verdicts.refused)
+            raise PermanentError(f"drain refused before any eviction (node {params.node} stays cordoned): {listed}")
+        if not verdicts.evict:
+            return Report(title=f"Node {params.node} drained: nothing to evict", tone=Tone.OK)
+        stop = threading.Event()
+        progress = _Progress(total=len(verdicts.evict))
+        tracker = GoneTracker(ctx.kube, params.node, stop)
+        gate = PdbGate(ctx.kube, {p["metadata"]["namespace"] for p in verdicts.evict}, stop)
+
+        def watch_abort() -> None:
+            while not stop.is_set():
+                if ctx.abort.wait(0.2):
+                    stop.set()
+                    gate.wake()
+                    tracker.wake()
+                    return
+
+        threading.Thread(target=watch_abort, name="drain-abort", daemon=True).start()
+        try:
+            with ThreadPoolExecutor(
+                max_workers=min(MAX_PARALLEL, len(verdicts.evict)), thread_name_prefix="evict"
+            ) as pool:
+                futures = [
+                    pool.submit(self._evict_one, ctx, params, pod, gate, tracker, progress, deadline, stop)
+                    for pod in verdicts.evict
+                ]
+                while not all(f.done() for f in futures):
+                    ctx.progress(progress.line())
+                    time.sleep(0.5)
+                for f in futures:
+                    f.result()
+        finally:
+            aborted = ctx.abort.is_set()
+            stop.set()
+            gate.wake()
+            tracker.wake()
+        remaining = [pod_key(p) for p in verdicts.evict if not tracker.gone(p["metadata"]["uid"])]
+        took = time.monotonic() - started
+        if aborted:
+            raise AbortedError(
+                f"aborted after {took:.0f}s: evicted {progress.evicted}/{progress.total} pods; "
+                f"no further evictions were made. Still on the node: {', '.join(remaining) or 'none'}. "
+                f"Node {params.node} stays cordoned."
+            )
+        if progress.failed:
+            failures = "; ".join(f"{k}: {why}" for k, why in sorted(progress.failed.items()))
+            raise PermanentError(
+                f"evicted {progress.evicted}/{progress.total} pods; failed: {failures}. "
+                f"Node {params.node} stays cordoned."
+            )
+        return Report(title=f"Node {params.node} drained: evicted {progress.evicted} pods in {took:.1f}s", tone=Tone.OK)
+
+    @staticmethod
+    def _evict_one(
+        ctx: StepContext,
+        params: EvictParams,
+        pod: Obj,
+        gate: PdbGate,
+        tracker: GoneTracker,
+        progress: _Progress,
+        deadline: float,
+        stop: threading.Event,
+    ) -> None:
+        meta = pod["metadata"]
+        key, uid = pod_key(pod), meta["uid"]
+        body = client.V1Eviction(
+            metadata=client.V1ObjectMeta(name=meta["name"], namespace=meta["namespace"]),
+            delete_options=client.V1DeleteOptions(
+                grace_period_seconds=params.grace_period, preconditions=client.V1Preconditions(uid=uid)
+            ),
+        )
+        while not stop.is_set():
+            if time.monotonic() >= deadline:
+                with progress.lock:
+                    progress.failed[key] = f"timed out after {int(params.timeout.total_seconds())}s"
+                    progress.waiting.pop(key, None)
+                return
+            try:
+                ctx.kube.core.create_namespaced_pod_eviction(
+                    meta["name"], meta["namespace"], body, _request_timeout=ctx.kube.timeout
+                )
+            except ApiException as exc:
+                if exc.status == 429:
+                    pdbs = gate.covering(pod)
+                    with progress.lock:
+                        progress.waiting[key] = ", ".join(f"{p['metadata']['name']}" for p in pdbs) or "(API throttle)"
+                    gate.wait_for_disruption(pod, deadline)
+                    continue
+                if exc.status in (404, 409):  # gone, or its UID changed (precondition): counts as gone
+                    break
+                with progress.lock:
+                    progress.waiting.pop(key, None)
+                    if exc.status == 500 and "more than one" in (exc.body or ""):
+                        names = ", ".join(p["metadata"]["name"] for p in gate.covering(pod))
+                        progress.failed[key] = f"covered by more than one PodDisruptionBudget ({names})"
+                    else:
+                        progress.failed[key] = explain_api_error(exc)
+                return
+            break
+        with progress.lock:
+            progress.waiting.pop(key, None)
+        if stop.is_set() and not tracker.gone(uid):
+            return
+        if tracker.wait_gone(uid, deadline):
+            with progress.lock:
+                progress.evicted += 1
+        elif not stop.is_set():
+            with progress.lock:
+                progress.failed[key] = f"evicted but still present after {int(params.timeout.total_seconds())}s"
