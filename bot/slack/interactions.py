@@ -92,6 +92,9 @@ def register_interactions(app: App, bot: Bot, mapper: IdentityMapper, messages: 
                 run_id, progress=lambda msg: messages.update(run_id, bot.runs.report_for(run_id, [msg]), progress=True)
             )
             messages.update(run_id, final)
+            rec = bot.runs.store.get_run(run_id)
+            if rec is not None and rec.outcome:
+                messages.thread(run_id, f"{rec.state}: {rec.outcome}")
 
     def on_click(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         action = body["actions"][0]

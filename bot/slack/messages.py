@@ -69,6 +69,16 @@ class RunMessages:
         except SlackApiError as exc:
             log.warning("cannot update the run message", extra={"run_id": run_id, "error": exc.response.get("error")})
 
+    def thread(self, run_id: str, text: str) -> None:
+        """A reply in the run message's thread (details that do not belong in the summary)."""
+        rec = self.store.get_run(run_id)
+        if rec is None or not rec.channel or not rec.message_ts:
+            return
+        try:
+            self.client.chat_postMessage(channel=rec.channel, thread_ts=rec.message_ts, text=text[:3000])
+        except SlackApiError as exc:
+            log.warning("cannot post to the run thread", extra={"run_id": run_id, "error": exc.response.get("error")})
+
     def notice(self, channel: str, user: str, text: str) -> None:
         """An ephemeral line for one user (a refused click, a stale button)."""
         try:

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
+from pydantic import SecretStr
 
 from tests.harness.binaries import ensure_binaries
-from tests.harness.bot_server import BotServer, bot_settings, start_bot_server
+from tests.harness.bot_server import BOT_TOKEN, SIGNING_SECRET, BotServer, bot_settings, start_bot_server
 from tests.harness.control_plane import CONTEXT, ControlPlane
 from tests.harness.kwok_nodes import create_node, wait_node_ready
 from tests.harness.rbac import READ_RULES, bind_cluster_role, ensure_cluster_role
+from tests.harness.slack_flow import AUDIT
 from tests.harness.slack_server import FakeSlack
+from tests.harness.trust_setup import grant, settings
 
 
 @pytest.fixture(scope="package")
@@ -71,3 +74,27 @@ def bot_server(e2e_control_plane: ControlPlane, fake_slack: FakeSlack, tmp_path:
     server = start_bot_server(bot_settings(e2e_control_plane.admin_kubeconfig, fake_slack, store))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def flow_server(
+    e2e_control_plane: ControlPlane,
+    e2e_admin: client.ApiClient,
+    fake_slack: FakeSlack,
+    three_nodes: list[str],
+    tmp_path: Path,
+) -> Iterator[BotServer]:
+    grant(e2e_admin)
+    s = settings(e2e_control_plane.admin_kubeconfig, f"sqlite:///{tmp_path / 'bot.sqlite3'}", AUDIT)
+    s.slack = s.slack.model_copy(
+        update={
+            "bot_token": SecretStr(BOT_TOKEN),
+            "signing_secret": SecretStr(SIGNING_SECRET),
+            "api_base_url": fake_slack.api_url,
+            "mode": "http",
+        }
+    )
+    server = start_bot_server(s)
+    yield server
+    server.stop()
+    client.CoreV1Api(e2e_admin).patch_node("node-1", {"spec": {"unschedulable": False}})

@@ -4,118 +4,16 @@ audit channel → `/k8s audit`; plus Deny through the reason modal."""
 from __future__ import annotations
 
 import json
-import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
 from slack_sdk.models.blocks import Block
 
-from tests.e2e.test_slash_commands import all_text
-from tests.harness.bot_server import BOT_TOKEN, SIGNING_SECRET, BotServer, start_bot_server
-from tests.harness.control_plane import ControlPlane
-from tests.harness.slack_server import FakeSlack, SlackCall
-from tests.harness.slack_signing import interaction_body, signed_headers, slash_command_body
-from tests.harness.trust_setup import grant, settings
+from tests.harness.bot_server import BotServer
+from tests.harness.slack_flow import AUDIT, PROD, all_text, click, command, latest_update, submit_reason
+from tests.harness.slack_server import FakeSlack
 
 pytestmark = pytest.mark.e2e
-AUDIT = "C0AUDIT"
-PROD = "C0PROD"
-
-
-@pytest.fixture
-def flow_server(
-    e2e_control_plane: ControlPlane,
-    e2e_admin: client.ApiClient,
-    fake_slack: FakeSlack,
-    three_nodes: list[str],
-    tmp_path: Path,
-) -> Iterator[BotServer]:
-    grant(e2e_admin)
-    s = settings(e2e_control_plane.admin_kubeconfig, f"sqlite:///{tmp_path / 'bot.sqlite3'}", AUDIT)
-    s.slack = s.slack.model_copy(
-        update={
-            "bot_token": BOT_TOKEN,
-            "signing_secret": SIGNING_SECRET,
-            "api_base_url": fake_slack.api_url,
-            "mode": "http",
-        }
-    )
-    from pydantic import SecretStr
-
-    s.slack.bot_token = SecretStr(BOT_TOKEN)
-    s.slack.signing_secret = SecretStr(SIGNING_SECRET)
-    server = start_bot_server(s)
-    yield server
-    server.stop()
-    client.CoreV1Api(e2e_admin).patch_node("node-1", {"spec": {"unschedulable": False}})
-
-
-def command(server: BotServer, slack: FakeSlack, text: str, user: str, channel: str = PROD) -> None:
-    body = slash_command_body(text, user_id=user, channel_id=channel, response_url=slack.response_url())
-    assert server.post("/slack/events", body, signed_headers(SIGNING_SECRET, body))[0] == 200
-
-
-def click(server: BotServer, message: SlackCall, action_id: str, user: str) -> None:
-    (button,) = [
-        e
-        for b in message.args["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"] == action_id
-    ]
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T0TEST"},
-        "api_app_id": "A0BOT",
-        "token": "unused",
-        "user": {"id": user, "username": user.lower(), "team_id": "T0TEST"},
-        "channel": {"id": message.args["channel"], "name": "prod-ops"},
-        "container": {"type": "message", "message_ts": message.args.get("ts"), "channel_id": message.args["channel"]},
-        "message": {"ts": message.args.get("ts"), "text": message.args.get("text")},
-        "trigger_id": f"t.{uuid.uuid4().hex}",
-        "response_url": "",
-        "actions": [
-            {
-                "action_id": action_id,
-                "block_id": "b",
-                "value": button["value"],
-                "type": "button",
-                "action_ts": str(time.time()),
-            }
-        ],
-    }
-    body = interaction_body(payload)
-    assert server.post("/slack/events", body, signed_headers(SIGNING_SECRET, body))[0] == 200
-
-
-def submit_reason(server: BotServer, view: dict[str, Any], user: str, reason: str) -> None:
-    payload = {
-        "type": "view_submission",
-        "team": {"id": "T0TEST"},
-        "api_app_id": "A0BOT",
-        "token": "unused",
-        "user": {"id": user, "team_id": "T0TEST"},
-        "trigger_id": f"t.{uuid.uuid4().hex}",
-        "view": {
-            **view,
-            "id": "V1",
-            "state": {"values": {"reason": {"text": {"type": "plain_text_input", "value": reason}}}},
-        },
-    }
-    body = interaction_body(payload)
-    assert server.post("/slack/events", body, signed_headers(SIGNING_SECRET, body))[0] == 200
-
-
-def latest_update(slack: FakeSlack, text: str, channel: str = PROD) -> SlackCall:
-    """The newest update of the run message once one contains ``text``."""
-    slack.wait_match("chat.update", lambda c: c.args["channel"] == channel and text in all_text(c.args["blocks"]))
-    call = [c for c in slack.of("chat.update") if c.args["channel"] == channel][-1]
-    Block.parse_all(call.args["blocks"])
-    return call
 
 
 def cordoned(api: client.ApiClient) -> bool:
