@@ -44,9 +44,18 @@ def prepare(api: client.ApiClient, name: str, deployments: int, replicas: int) -
 
     wait_for(f"{total} pods running on {node}", all_running, 300)
     policy = client.PolicyV1Api(api)
-    wait_for("PDBs observed", lambda: True if all(
-        (p.status.disruptions_allowed or 0) >= 1 for p in policy.list_namespaced_pod_disruption_budget(name).items
-    ) else None, 120)
+    wait_for(
+        "PDBs observed",
+        lambda: (
+            True
+            if all(
+                (p.status.disruptions_allowed or 0) >= 1
+                for p in policy.list_namespaced_pod_disruption_budget(name).items
+            )
+            else None
+        ),
+        120,
+    )
     for spare in (f"{name}-spare-1", f"{name}-spare-2"):
         create_node(core, spare, labels=label)
         wait_node_ready(core, spare)
@@ -54,8 +63,10 @@ def prepare(api: client.ApiClient, name: str, deployments: int, replicas: int) -
 
 
 def bot_drain(cp: ControlPlane, node: str, tmp: str) -> float:
-    settings = Settings(clusters={"bench": ClusterSettings(kubeconfig=cp.admin_kubeconfig, context=CONTEXT)},
-                        store={"url": f"sqlite:///{tmp}/bench.sqlite3"})
+    settings = Settings(
+        clusters={"bench": ClusterSettings(kubeconfig=cp.admin_kubeconfig, context=CONTEXT)},
+        store={"url": f"sqlite:///{tmp}/bench.sqlite3"},
+    )
     bot = build_bot(settings)
     me = Requester("bench", "benchmark", None)
     out = bot.runs.request(f"drain {node} --timeout 30m", me)
@@ -75,8 +86,22 @@ def bot_drain(cp: ControlPlane, node: str, tmp: str) -> float:
 def kubectl_drain(cp: ControlPlane, node: str) -> float:
     kubectl = str(ensure_binaries() / "kubectl")
     started = time.monotonic()
-    subprocess.run([kubectl, "--kubeconfig", str(cp.admin_kubeconfig), "--context", CONTEXT, "drain", node,
-                    "--ignore-daemonsets", "--timeout=30m"], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            kubectl,
+            "--kubeconfig",
+            str(cp.admin_kubeconfig),
+            "--context",
+            CONTEXT,
+            "drain",
+            node,
+            "--ignore-daemonsets",
+            "--timeout=30m",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return time.monotonic() - started
 
 
@@ -104,8 +129,10 @@ def main() -> None:
             else:
                 kubectl_s, bot_s = kubectl_drain(cp, b), bot_drain(cp, a, tmp)
             results.append({"bot": bot_s, "kubectl": kubectl_s})
-            print(f"round {r + 1}: bot drain {bot_s:.1f}s · kubectl drain {kubectl_s:.1f}s · "
-                  f"ratio {bot_s / kubectl_s:.2f} (target ≤ 0.70)")
+            print(
+                f"round {r + 1}: bot drain {bot_s:.1f}s · kubectl drain {kubectl_s:.1f}s · "
+                f"ratio {bot_s / kubectl_s:.2f} (target ≤ 0.70)"
+            )
         bot_total = sum(x["bot"] for x in results)
         kubectl_total = sum(x["kubectl"] for x in results)
         print(f"TOTAL bot {bot_total:.1f}s · kubectl {kubectl_total:.1f}s · ratio {bot_total / kubectl_total:.2f}")
