@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.config.settings import ApprovalRule, Settings
+from bot.config.settings import ApprovalRule, ApproverSet, Settings
 from bot.engine.engine import Engine, PreparedRun, error_report, new_ref
 from bot.engine.identity import IdentityMapper
 from bot.engine.plans import plan_report, run_report
@@ -248,17 +248,7 @@ class RunService:
         if refusal:
             self.audit(rec, actor.chat_id, "approval_refused", refusal)
             return Decision(notice=refusal)
-        added = self.store.add_approval(
-            ApprovalRecord(
-                run_id=run_id,
-                approver_chat_id=actor.chat_id,
-                approver_name=actor.display_name,
-                kube_user=actor.kube_user,
-                decision="approve",
-                plan_hash=rec.plan_hash,
-                at=self.clock(),
-            )
-        )
+        added = self.store.add_approval(self._decision(rec, actor, "approve"))
         if not added:
             return Decision(notice="you have already decided on this request")
         self.audit(rec, actor.chat_id, "approved", f"approved by {actor.describe()}")
@@ -274,22 +264,28 @@ class RunService:
             return Decision(notice="approved; the run was already started")
         return Decision(report=self.report_for(run_id), execute=True, run_id=run_id)
 
-    def _approver_refusal(self, rec: RunRecord, actor: Requester) -> str | None:
+    @staticmethod
+    def _approver_set(rec: RunRecord) -> ApproverSet:
+        rule = ApprovalRule.model_validate({k: v for k, v in rec.policy.items() if k != "break_glass_allowed"})
+        return rule.approvers
+
+    def _membership_refusal(self, rec: RunRecord, actor: Requester) -> str | None:
+        """Why ``actor`` may not decide on ``rec`` as an approver (self-approval, outside the set), or None."""
         if actor.chat_id == rec.requester_chat_id:
             return "you cannot approve your own request (two-person rule)"
-        approvers = ApprovalRule.model_validate({k: v for k, v in rec.policy.items() if k != "break_glass_allowed"})
-        aset = approvers.approvers
-        if not aset.anyone:
-            member = (
-                actor.chat_id in aset.users
-                or (actor.kube_user or "") in aset.users
-                or bool(set(actor.kube_groups) & set(aset.groups))
-            )
-            if not member:
-                who = ", ".join(aset.users + [f"group {g}" for g in aset.groups])
-                return f"you are not an approver for this request (approvers: {who})"
+        aset = self._approver_set(rec)
+        if not aset.anyone and not _in_set(aset, actor):
+            who = ", ".join(aset.users + [f"group {g}" for g in aset.groups])
+            return f"you are not an approver for this request (approvers: {who})"
         if actor.kube_user is None:
             return "approvers must be mapped Kubernetes users"
+        return None
+
+    def _approver_refusal(self, rec: RunRecord, actor: Requester) -> str | None:
+        """Membership, then the cluster's RBAC: an approver must hold every permission of the plan."""
+        refusal = self._membership_refusal(rec, actor)
+        if refusal:
+            return refusal
         perms = [Permission.model_validate(p) for p in rec.plan.get("permissions_json", [])]
         try:
             missing = self.engine.allowed(rec.cluster, actor, perms)
@@ -301,6 +297,18 @@ class RunService:
             )
         return None
 
+    def _decision(self, rec: RunRecord, actor: Requester, decision: str, reason: str | None = None) -> ApprovalRecord:
+        return ApprovalRecord(
+            run_id=rec.id,
+            approver_chat_id=actor.chat_id,
+            approver_name=actor.display_name,
+            kube_user=actor.kube_user,
+            decision=decision,
+            plan_hash=rec.plan_hash,
+            reason=reason,
+            at=self.clock(),
+        )
+
     def deny(self, run_id: str, plan_hash: str, actor: Requester, reason: str) -> Decision:
         """An approver denies (with a reason); the requester's own deny is a cancel."""
         rec = self._get(run_id)
@@ -309,21 +317,10 @@ class RunService:
         stale = self._check_click(rec, plan_hash, ("awaiting_approval",))
         if stale:
             return Decision(notice=stale)
-        refusal = self._approver_refusal(rec, actor)
-        if refusal and not refusal.startswith("you may not approve"):
+        refusal = self._membership_refusal(rec, actor)
+        if refusal:
             return Decision(notice=refusal)
-        self.store.add_approval(
-            ApprovalRecord(
-                run_id=run_id,
-                approver_chat_id=actor.chat_id,
-                approver_name=actor.display_name,
-                kube_user=actor.kube_user,
-                decision="deny",
-                plan_hash=rec.plan_hash,
-                reason=reason,
-                at=self.clock(),
-            )
-        )
+        self.store.add_approval(self._decision(rec, actor, "deny", reason))
         if not self.store.transition(
             run_id,
             ["awaiting_approval"],
@@ -394,14 +391,8 @@ class RunService:
         if plan_hash != rec.plan_hash:
             return Decision(notice="this button belongs to an older plan — it does nothing")
         approvers = {a.approver_chat_id for a in self.store.approvals(run_id) if a.decision == "approve"}
-        aset = ApprovalRule.model_validate(
-            {k: v for k, v in rec.policy.items() if k != "break_glass_allowed"}
-        ).approvers
-        in_set = (not aset.anyone) and (
-            actor.chat_id in aset.users
-            or (actor.kube_user or "") in aset.users
-            or bool(set(actor.kube_groups) & set(aset.groups))
-        )
+        aset = self._approver_set(rec)
+        in_set = not aset.anyone and _in_set(aset, actor)
         if actor.chat_id != rec.requester_chat_id and actor.chat_id not in approvers and not in_set:
             return Decision(notice="only the requester or an approver can abort this run")
         if not self.store.transition(run_id, ["running"], "aborting"):
@@ -508,6 +499,15 @@ class RunService:
                 self.audit(rec, "bot", "interrupted", outcome)
                 ids.append(rec.id)
         return ids
+
+
+def _in_set(aset: ApproverSet, actor: Requester) -> bool:
+    """Is ``actor`` named in the approver set (Slack ID, Kubernetes user, or one of its groups)?"""
+    return (
+        actor.chat_id in aset.users
+        or (actor.kube_user or "") in aset.users
+        or bool(set(actor.kube_groups) & set(aset.groups))
+    )
 
 
 def _plan_doc(plan: Report, run: PreparedRun) -> dict[str, object]:

@@ -20,6 +20,7 @@ from bot.slack.app import build_app
 from bot.slack.server import SocketModeService, start_socket_mode
 from tests.harness.bot_server import BOT_TOKEN
 from tests.harness.control_plane import CONTEXT, ControlPlane
+from tests.harness.slack_flow import all_text
 from tests.harness.slack_server import FakeSlack
 from tests.harness.socket_mode_server import SocketModeServer
 
@@ -101,23 +102,7 @@ def socket_bot(e2e_control_plane: ControlPlane, fake_slack: FakeSlack, link: Soc
         bot.close()
 
 
-def texts(blocks: list[dict[str, Any]]) -> str:
-    """Every text string inside ``blocks``."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "text" and isinstance(value, str):
-                    found.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(blocks)
-    return "\n".join(found)
+texts = all_text
 
 
 def test_socket_mode_command_is_acked_on_the_socket_and_posted_and_readyz_follows_the_link(
