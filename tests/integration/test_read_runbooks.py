@@ -41,7 +41,7 @@ def bot(
         identity=IdentitySettings(
             users={
                 "U0ALICE": KubeIdentity(user="alice", groups=["oncall", "readers"]),
-                "U0NOBODY": KubeIdentity(user="nobody", groups=["interns"]),
+                "U0NOBODY": KubeIdentity(user="nobody", groups=["visitors-without-rbac"]),
             }
         ),
     )
