@@ -64,6 +64,12 @@ def check_config(args: argparse.Namespace) -> int:
         f"{len(bot.catalog.names())} runbooks ({', '.join(bot.catalog.names())}), "
         f"Slack {'enabled, ' + settings.slack.mode + ' mode' if settings.slack.enabled else 'disabled (shell only)'}"
     )
+    h = settings.health
+    print(
+        f"health checks {'on' if h.enabled else 'off'}: every {h.interval_seconds}s, {len(h.routes)} route(s), "
+        f"{len(h.digests)} digest(s) ({', '.join(f'{d.key} {d.cron!r} {d.timezone}' for d in h.digests) or 'none'}), "
+        f"leader election {'on' if h.leader_election.enabled else 'off'}"
+    )
     return 1 if missing else 0
 
 
@@ -78,11 +84,21 @@ def serve(bot: Bot) -> int:
         print(f"cannot serve Slack in {s.mode} mode: missing {', '.join(missing)}", file=sys.stderr)
         return 2
     app = build_app(bot)
-    if s.mode == "socket":
-        assert s.app_token is not None
-        serve_socket_mode(app, s.app_token.get_secret_value(), s.listen_host, s.listen_port)
-    else:
-        serve_http(app, s.listen_host, s.listen_port)
+    health = None
+    if bot.settings.health.enabled:
+        from bot.slack.alerts import build_health
+
+        health = build_health(bot, app.client)
+        health.start()  # campaigns for the lease; only the leader sweeps and posts
+    try:
+        if s.mode == "socket":
+            assert s.app_token is not None
+            serve_socket_mode(app, s.app_token.get_secret_value(), s.listen_host, s.listen_port)
+        else:
+            serve_http(app, s.listen_host, s.listen_port)
+    finally:
+        if health is not None:
+            health.stop()  # releases the lease: another replica takes over at once
     return 0
 
 

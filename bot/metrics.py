@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -15,4 +15,20 @@ RUN_SECONDS = Histogram(
     ["runbook"],
     registry=REGISTRY,
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
+HEALTH_SWEEP_SECONDS = Histogram(
+    "runbook_bot_health_sweep_seconds",
+    "Time to read one cluster and evaluate every health check",
+    ["cluster"],
+    registry=REGISTRY,
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+ALERT_EVENTS = Counter(
+    "runbook_bot_alert_events_total",
+    "Alert notifications, by check, severity and event (fired, renotified, resolved)",
+    ["check", "severity", "event"],
+    registry=REGISTRY,
+)
+HEALTH_LEADER = Gauge(
+    "runbook_bot_health_leader", "1 while this replica holds the health-check lease", registry=REGISTRY
 )

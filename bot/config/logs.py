@@ -63,5 +63,5 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "kubernetes", "slack_bolt", "slack_sdk", "waitress"):
+    for noisy in ("urllib3", "kubernetes", "slack_bolt", "slack_sdk", "waitress", "botocore", "boto3", "azure", "msal"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -14,6 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.config.cloud import CloudSettings
+from bot.config.health import HealthSettings
+
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
@@ -84,6 +87,7 @@ class ClusterSettings(_Strict):
     default_namespace: str = Field("default", pattern=NAME_PATTERN)
     channels: list[str] = Field(default_factory=list, description="Slack channel IDs defaulting to this cluster")
     request_timeout_seconds: float = Field(30.0, gt=0, le=300)
+    cloud: CloudSettings = Field(default_factory=CloudSettings, description="cloud of the nodes (replace-node)")
 
     @field_validator("kubeconfig")
     @classmethod
@@ -220,6 +224,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     policies: PolicySettings = Field(default_factory=PolicySettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     runbook_dirs: list[Path] = Field(default_factory=list, description="operator runbook folders")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -248,6 +253,9 @@ class Settings(BaseSettings):
                 if channel in seen:
                     raise ValueError(f"channel {channel} is the default of both {seen[channel]} and {name}")
                 seen[channel] = name
+        unknown = self.health.unknown_clusters(set(self.clusters))
+        if unknown:
+            raise ValueError(f"health settings name unknown cluster(s): {', '.join(unknown)}")
         return self
 
     def cluster_for_channel(self, channel_id: str | None) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.clients.authz import missing_permissions
+from bot.clients.cloud import CloudClients
 from bot.clients.kube import Impersonation, KubeAccess, KubeClients
 from bot.config.settings import Settings
 from bot.engine.params import ParamSpec, Weights, WorkloadName, parse_value, resolve_value
@@ -72,11 +73,19 @@ def new_ref() -> str:
 class Engine:
     """Turns a command line from a requester into a planned, authorized, executed run."""
 
-    def __init__(self, settings: Settings, catalog: RunbookCatalog, registry: StepRegistry, kube: KubeClients) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: RunbookCatalog,
+        registry: StepRegistry,
+        kube: KubeClients,
+        cloud: CloudClients | None = None,
+    ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.registry = registry
         self.kube = kube
+        self.cloud = cloud or CloudClients(settings)
         self.store: Store | None = None
         self._infos: list[RunbookInfo] | None = None
 
@@ -173,6 +182,8 @@ class Engine:
             catalog=self,
             namespace_explicit=inv.namespace is not None,
             store=self.store,
+            settings=self.settings,
+            cloud=self.cloud,
         )
         if progress is not None:
             ctx.progress = progress

@@ -16,6 +16,7 @@ from bot.engine.identity import IdentityMapper
 from bot.errors import UserError
 from bot.metrics import COMMANDS, RUN_SECONDS
 from bot.report import Report
+from bot.slack.alerts import register_alert_interactions
 from bot.slack.blocks import report_fallback_text
 from bot.slack.identity import SlackProfiles
 from bot.slack.interactions import register_interactions
@@ -50,6 +51,7 @@ def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: 
     bot.runs.audit_sink = AuditChannel(client, bot.store, s.audit_channel)
     register_commands(app, bot, mapper, messages)
     register_interactions(app, bot, mapper, messages)
+    register_alert_interactions(app, bot, mapper, messages)
     return app
 
 

@@ -18,7 +18,9 @@ from bot.model import ObjectRef, Permission, Requester, WorkloadRef
 from bot.report import Report
 
 if TYPE_CHECKING:
+    from bot.clients.cloud import CloudClients
     from bot.clients.kube import KubeAccess
+    from bot.config.settings import Settings
     from bot.store import Store
 
 
@@ -75,6 +77,8 @@ class StepContext:
     catalog: Catalog
     namespace_explicit: bool = False
     store: Store | None = None
+    settings: Settings | None = None  # the bot's settings (health thresholds, backups...)
+    cloud: CloudClients | None = None  # cloud clients (replace-node); they act as the bot's cloud identity
     progress: Callable[[str], None] = lambda _msg: None
     abort: threading.Event = field(default_factory=threading.Event)
 

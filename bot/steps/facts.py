@@ -148,3 +148,32 @@ def workload_shortfall(kind: str, obj: Obj) -> tuple[int, int] | None:
         desired = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
         ready = int(status.get("readyReplicas", 0) or 0)
     return (ready, desired) if ready < desired else None
+
+
+def condition_since(obj: Obj, kind: str, status: str = "True") -> datetime | None:
+    """When ``obj``'s status condition ``kind`` entered ``status`` (its lastTransitionTime), or None.
+
+    None too when the condition is absent or in another status.
+    """
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return parse_time(cond.get("lastTransitionTime")) if cond.get("status") == status else None
+    return None
+
+
+def controller_workload(pod: Obj) -> tuple[str, str] | None:
+    """The workload (kind, name) that owns a pod: a ReplicaSet's pods belong to its Deployment.
+
+    The Deployment's name is the ReplicaSet's name without its ``-<pod-template-hash>`` suffix.
+    None for a pod without a controller.
+    """
+    meta = pod.get("metadata") or {}
+    for ref in meta.get("ownerReferences") or []:
+        if not ref.get("controller"):
+            continue
+        kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
+        suffix = "-" + str((meta.get("labels") or {}).get("pod-template-hash", ""))
+        if kind == "ReplicaSet" and len(suffix) > 1 and name.endswith(suffix):
+            return ("Deployment", name[: -len(suffix)])
+        return (kind, name)
+    return None

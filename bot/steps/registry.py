@@ -34,10 +34,12 @@ class StepRegistry:
 def default_registry() -> StepRegistry:
     """The built-in executors."""
     from bot.steps.drain import EvictPods
+    from bot.steps.health_report import HealthReport
     from bot.steps.history import AuditLog, RecentRuns
     from bot.steps.kube_change import Cordon, DeletePod, Uncordon
     from bot.steps.kube_read import ClusterStatus, ListNodes, PodsOnNode
     from bot.steps.meta import Help, WhoAmI
+    from bot.steps.replace_node import ClaimGroup, DeleteNode, TerminateInstance, WaitReplacementNode
 
     return StepRegistry(
         [
@@ -52,5 +54,10 @@ def default_registry() -> StepRegistry:
             Uncordon(),
             DeletePod(),
             EvictPods(),
+            ClaimGroup(),
+            TerminateInstance(),
+            WaitReplacementNode(),
+            DeleteNode(),
+            HealthReport(),
         ]
     )

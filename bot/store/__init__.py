@@ -6,14 +6,17 @@ that lets concurrent clicks, retries and replicas act on a run exactly once.
 """
 
 from bot.store.migrations import LATEST_VERSION, MIGRATIONS, Migration
-from bot.store.records import ApprovalRecord, AuditEvent, RunRecord
+from bot.store.records import AlertRecord, ApprovalRecord, AuditEvent, BackupRecord, DigestRecord, RunRecord
 from bot.store.store import Store, utc_now
 
 __all__ = [
     "LATEST_VERSION",
     "MIGRATIONS",
+    "AlertRecord",
     "ApprovalRecord",
     "AuditEvent",
+    "BackupRecord",
+    "DigestRecord",
     "Migration",
     "RunRecord",
     "Store",

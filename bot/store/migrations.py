@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, text
 
 from bot.errors import ConfigError, ConfigProblem
 from bot.store.connection import WRITE_LOCK
+from bot.store.health_schema import alerts, backups, digests
 from bot.store.schema import approvals, audit_events, runs, schema_version
 
 #: Key of the PostgreSQL advisory lock held while migrating (any constant unique to this app).
@@ -38,7 +39,16 @@ def _v1_initial(conn: Connection) -> None:
         table.create(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "runs, approvals and audit_events", _v1_initial),)
+def _v2_health(conn: Connection) -> None:
+    """Alert state (one open alert per cluster/check/subject), posted digests, backup records."""
+    for table in (alerts, digests, backups):
+        table.create(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "runs, approvals and audit_events", _v1_initial),
+    Migration(2, "alerts, digests and backups", _v2_health),
+)
 
 #: The schema version this code expects after ``migrate``.
 LATEST_VERSION = MIGRATIONS[-1].version

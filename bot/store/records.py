@@ -72,3 +72,73 @@ class AuditEvent:
     kind: str
     summary: str
     detail: dict[str, Any]
+
+
+@dataclass
+class AlertRecord:
+    """One alert of a health check on one subject: pending → firing → resolved.
+
+    ``key`` is ``cluster/check/subject``; ``active_key`` equals it while the alert is open
+    (pending or firing) and is None once resolved. ``since`` is when the condition began (as
+    far as anyone can tell); the alert fires once it has held for the check's duration.
+    """
+
+    id: str
+    key: str
+    cluster: str
+    check_name: str
+    subject: str
+    severity: str
+    state: str
+    summary: str
+    details: dict[str, Any]
+    since: datetime
+    first_seen: datetime
+    last_seen: datetime
+    active_key: str | None = None
+    fired_at: datetime | None = None
+    resolved_at: datetime | None = None
+    channel: str | None = None
+    message_ts: str | None = None
+    post_claimed_at: datetime | None = None
+    post_claimed_by: str | None = None
+    last_notified_at: datetime | None = None
+    notify_count: int = 0
+    acked_by: str | None = None
+    acked_at: datetime | None = None
+    silenced_until: datetime | None = None
+    silenced_by: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def silenced(self, now: datetime) -> bool:
+        """True while a silence is in effect."""
+        return self.silenced_until is not None and now < self.silenced_until
+
+
+@dataclass
+class BackupRecord:
+    """One backup run of a cluster's etcd (``status``: running, succeeded or failed)."""
+
+    id: str
+    cluster: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    location: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DigestRecord:
+    """A digest claimed (and, once ``posted_at`` is set, posted) for one cron time."""
+
+    name: str
+    scheduled_for: datetime
+    claimed_by: str
+    claimed_at: datetime
+    channel: str | None = None
+    message_ts: str | None = None
+    posted_at: datetime | None = None

@@ -1,4 +1,4 @@
-"""``Store``: runs, approvals and audit events in SQLite (embedded) or PostgreSQL (replicas).
+"""``Store``: runs, approvals, audit events (and, via ``HealthRecords``, alerts, digests, backups).
 
 Every write is its own short transaction. ``transition`` is an atomic compare-and-set on a
 run's state -- a single ``UPDATE ... WHERE id = :id AND state IN (...)`` -- which is what makes
@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.connection import WRITE_LOCK, create_store_engine
+from bot.store.health_records import HealthRecords
 from bot.store.migrations import migrate
 from bot.store.records import ApprovalRecord, AuditEvent, RunRecord
 from bot.store.schema import RUN_COLUMNS, approvals, audit_events, runs
@@ -32,7 +33,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Store:
+class Store(HealthRecords):
     """The durable store. Thread-safe; several processes may share one database.
 
     ``url`` is a SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``); an invalid

@@ -1,0 +1,138 @@
+"""Alerts and digests in Slack: the poster behind ``bot.health``, and the alert buttons.
+
+Buttons: ``rb_alert_ack``, ``rb_alert_silence_{1h,4h,24h}``, ``rb_alert_run_<i>``. Ack and
+Silence change the stored alert and re-render its message. A runbook button starts the command
+the alert names through the normal flow — ``RunService.request`` as the clicker — so the plan
+is posted with Confirm/Cancel and goes through the same RBAC check and approvals as if typed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.engine.bootstrap import Bot
+from bot.engine.identity import IdentityMapper
+from bot.errors import UserError
+from bot.health import AlertActions, HealthService, MessageRef, PostError
+from bot.model import Requester
+from bot.report import Report
+from bot.slack.blocks import report_fallback_text
+from bot.slack.messages import RunMessages, blocks_of
+
+log = logging.getLogger("bot.slack")
+ALERT_ACTION = re.compile(r"^rb_alert_(ack|silence_(1h|4h|24h)|run_(\d+))$")
+
+
+class SlackAlertPoster:
+    """``AlertPoster`` over the Slack Web API."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def post(self, channel: str, report: Report) -> MessageRef:
+        """Post a message; PostError with Slack's error code on failure."""
+        try:
+            resp = self.client.chat_postMessage(
+                channel=channel, blocks=blocks_of(report), text=report_fallback_text(report)
+            )
+        except SlackApiError as exc:
+            raise PostError(str(exc.response.get("error"))) from None
+        return MessageRef(str(resp["channel"]), str(resp["ts"]))
+
+    def update(self, ref: MessageRef, report: Report) -> None:
+        """Replace a message's content."""
+        try:
+            self.client.chat_update(
+                channel=ref.channel, ts=ref.ts, blocks=blocks_of(report), text=report_fallback_text(report)
+            )
+        except SlackApiError as exc:
+            raise PostError(str(exc.response.get("error"))) from None
+
+    def reply(self, ref: MessageRef, text: str, *, broadcast: bool = False) -> None:
+        """A reply in the message's thread."""
+        try:
+            self.client.chat_postMessage(
+                channel=ref.channel, thread_ts=ref.ts, text=text[:3000], reply_broadcast=broadcast
+            )
+        except SlackApiError as exc:
+            raise PostError(str(exc.response.get("error"))) from None
+
+
+def runbook_exists(bot: Bot) -> Callable[[str], bool]:
+    """A predicate: is a runbook of this name loaded?"""
+    return lambda name: bot.catalog.get(name) is not None
+
+
+def build_health(bot: Bot, client: WebClient) -> HealthService:
+    """The health service of ``bot``, posting to Slack through ``client``."""
+    return HealthService(
+        bot.settings, bot.kube, bot.store, SlackAlertPoster(client), runbook_exists=runbook_exists(bot)
+    )
+
+
+def _who(actor: Requester) -> str:
+    return actor.display_name + (f" ({actor.kube_user})" if actor.kube_user else "")
+
+
+def register_alert_interactions(app: App, bot: Bot, mapper: IdentityMapper, messages: RunMessages) -> AlertActions:
+    """Register the alert buttons; returns the actions object they use."""
+    poster = SlackAlertPoster(messages.client)
+    actions = AlertActions(bot.store, poster, runbook_exists(bot), clock=bot.runs.clock)
+
+    def on_click(ack: Ack) -> None:
+        ack()
+
+    def after_click(body: dict[str, Any]) -> None:
+        action = body["actions"][0]
+        match = ALERT_ACTION.match(action["action_id"])
+        if match is None:
+            return
+        alert_id = str(action.get("value", "")).partition(":")[0]
+        user_id = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id", "")
+        try:
+            actor = mapper.requester(user_id)
+            if match.group(1) == "ack":
+                messages.notice(channel, user_id, actions.ack(alert_id, _who(actor)))
+            elif match.group(2):
+                messages.notice(channel, user_id, actions.silence(alert_id, _who(actor), match.group(2)))
+            else:
+                start_runbook(alert_id, int(match.group(3)), actor, channel, body.get("trigger_id"))
+        except UserError as exc:
+            messages.notice(channel, user_id, exc.message + (f" {exc.hint}" if exc.hint else ""))
+
+    def start_runbook(alert_id: str, index: int, actor: Requester, channel: str, trigger: str | None) -> None:
+        command, alert = actions.runbook_command(alert_id, index)
+        outcome = bot.runs.request(command, actor, channel, request_key=f"alert:{trigger}" if trigger else None)
+        if outcome.duplicate or outcome.report is None:
+            return
+        report = outcome.report
+        thread = MessageRef(alert.channel, alert.message_ts) if alert.channel and alert.message_ts else None
+        if not outcome.ok:
+            lines = [line for part in report.parts for line in getattr(part, "lines", [])]
+            messages.notice(channel, actor.chat_id, " ".join([f"{report.title}: {report.summary or ''}", *lines]))
+            return
+        try:
+            if outcome.run_id and outcome.pending:
+                messages.post(outcome.run_id, channel, report)
+            elif thread is not None:
+                messages.client.chat_postMessage(
+                    channel=thread.channel,
+                    thread_ts=thread.ts,
+                    blocks=blocks_of(report),
+                    text=report_fallback_text(report),
+                )
+            if thread is not None and outcome.pending:
+                poster.reply(thread, f"{_who(actor)} requested `{command}` (run {outcome.run_id})")
+        except (SlackApiError, PostError) as exc:
+            log.error("cannot post the runbook plan", extra={"alert": alert_id, "error": str(exc)})
+
+    app.action(ALERT_ACTION)(ack=on_click, lazy=[after_click])
+    return actions
