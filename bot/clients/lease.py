@@ -99,43 +99,24 @@ class LeaseLock:
 
     def get(self) -> LeaseRecord | None:
         """The current record, or None when the Lease does not exist."""
-        try:
-            resp = self._api.read_namespaced_lease(
-                self.name, self.namespace, _preload_content=False, _request_timeout=self.kube.timeout
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return _record(json.loads(resp.data))
+        return self._call(404, self._api.read_namespaced_lease, self.name, self.namespace)
 
     def create(self, rec: LeaseRecord) -> LeaseRecord | None:
         """Create the Lease and return it as stored; None when another replica created it first."""
-        try:
-            resp = self._api.create_namespaced_lease(
-                self.namespace,
-                rec.body(self.namespace, self.name),
-                _preload_content=False,
-                _request_timeout=self.kube.timeout,
-            )
-        except ApiException as exc:
-            if exc.status == 409:
-                return None
-            raise
-        return _record(json.loads(resp.data))
+        return self._call(409, self._api.create_namespaced_lease, self.namespace, rec.body(self.namespace, self.name))
 
     def update(self, rec: LeaseRecord) -> LeaseRecord | None:
         """Replace the Lease if it is still at ``rec.resource_version``; None on a conflict."""
+        return self._call(
+            409, self._api.replace_namespaced_lease, self.name, self.namespace, rec.body(self.namespace, self.name)
+        )
+
+    def _call(self, none_on: int, method: Any, *args: Any) -> LeaseRecord | None:
+        """Call the API; the expected status ``none_on`` (absent / conflict) becomes None."""
         try:
-            resp = self._api.replace_namespaced_lease(
-                self.name,
-                self.namespace,
-                rec.body(self.namespace, self.name),
-                _preload_content=False,
-                _request_timeout=self.kube.timeout,
-            )
+            resp = method(*args, _preload_content=False, _request_timeout=self.kube.timeout)
         except ApiException as exc:
-            if exc.status == 409:
+            if exc.status == none_on:
                 return None
             raise
         return _record(json.loads(resp.data))

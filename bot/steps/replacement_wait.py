@@ -67,9 +67,7 @@ class ReplacementWatch:
                 return found
             if now >= deadline:
                 raise PermanentError(
-                    self._left_behind(
-                        f"no replacement node became Ready within {timeout:.0f}s ({self._status()})"
-                    )
+                    self._left_behind(f"no replacement node became Ready within {timeout:.0f}s ({self._status()})")
                 )
             self.ctx.progress(f"waiting for the replacement: {self._status()} · {now - started:.0f}s")
             rv = self._watch(rv, max(1, min(WATCH_WINDOW_SECONDS, int(deadline - now) + 1)), started)

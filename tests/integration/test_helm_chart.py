@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,11 @@ import yaml
 from kubernetes import client
 
 from bot.config import load_settings
-from tests.harness.binaries import ensure_binaries
-from tests.harness.control_plane import CONTEXT, ControlPlane
+from tests.harness.control_plane import ControlPlane
+from tests.harness.helm_chart import CHART, apply, helm, service_account_may
+from tests.harness.helm_chart import render as render_chart
 
 pytestmark = pytest.mark.integration
-CHART = Path(__file__).resolve().parents[2] / "helm" / "k8s-runbook-bot"
 IDENTITY = [
     "--set",
     "config.identity.users.U0ALICE.user=alice",
@@ -26,15 +25,8 @@ IDENTITY = [
 ]
 
 
-def helm(*args: str) -> str:
-    result = subprocess.run([str(ensure_binaries() / "helm"), *args], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def render(namespace: str, *extra: str) -> list[dict[str, Any]]:
-    out = helm("template", "rb", str(CHART), "--namespace", namespace, *IDENTITY, *extra)
-    return [d for d in yaml.safe_load_all(out) if d]
+    return render_chart("rb", namespace, *IDENTITY, *extra)
 
 
 def test_chart_lints() -> None:
@@ -72,41 +64,8 @@ def test_rendered_config_is_valid_for_the_bot(tmp_path: Path) -> None:
 def test_manifests_apply_and_the_service_account_gets_only_what_it_needs(
     control_plane: ControlPlane, kube_api_client: client.ApiClient, namespace: str, tmp_path: Path
 ) -> None:
-    manifest = tmp_path / "chart.yaml"
-    manifest.write_text(yaml.safe_dump_all(render(namespace)))
-    kubectl = ensure_binaries() / "kubectl"
-    applied = subprocess.run(
-        [
-            str(kubectl),
-            "--kubeconfig",
-            str(control_plane.admin_kubeconfig),
-            "--context",
-            CONTEXT,
-            "apply",
-            "-n",
-            namespace,
-            "-f",
-            str(manifest),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert applied.returncode == 0, applied.stderr
-    sa = f"system:serviceaccount:{namespace}:rb"
-    authz = client.AuthorizationV1Api(kube_api_client)
-
-    def may(verb: str, resource: str, *, group: str = "", name: str | None = None, sub: str | None = None) -> bool:
-        review = client.V1SubjectAccessReview(
-            spec=client.V1SubjectAccessReviewSpec(
-                user=sa,
-                groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
-                resource_attributes=client.V1ResourceAttributes(
-                    verb=verb, resource=resource, group=group, name=name, subresource=sub
-                ),
-            )
-        )
-        return bool(authz.create_subject_access_review(review).status.allowed)
+    apply(control_plane, namespace, render(namespace), tmp_path)
+    may = service_account_may(kube_api_client, namespace, "rb")
 
     assert may("create", "subjectaccessreviews", group="authorization.k8s.io")
     assert may("impersonate", "users", name="alice")
