@@ -63,7 +63,11 @@ def stop_http_server(server: Any) -> None:
         for channel in list(server._map.values()):
             channel.close()
 
-    server.trigger.pull_trigger(close_all)
+    try:
+        server.trigger.pull_trigger(close_all)
+    except OSError:
+        # The loop's wake-up pipe is already closed: the loop is gone, so close what is left here.
+        close_all()
     server.task_dispatcher.shutdown()
 
 

@@ -95,6 +95,10 @@ def flow_server(
         }
     )
     server = start_bot_server(s)
-    yield server
-    server.stop()
-    client.CoreV1Api(e2e_admin).patch_node("node-1", {"spec": {"unschedulable": False}})
+    try:
+        yield server
+    finally:
+        try:
+            server.stop()
+        finally:  # the package's other tests count node-1 as schedulable
+            client.CoreV1Api(e2e_admin).patch_node("node-1", {"spec": {"unschedulable": False}})
