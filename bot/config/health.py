@@ -9,7 +9,6 @@ check's other defaults.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,50 +16,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
+from bot.durations import coerce_duration, format_duration
+from bot.selectors import cluster_matches, unknown_cluster_names
+
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def parse_config_duration(value: Any) -> timedelta:
-    """``15m``, ``1h30m``, ``2d``, ``90s`` or a number of seconds → timedelta (ValueError otherwise)."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
-    text = str(value).strip()
-    match = _DURATION.match(text)
-    if not text or match is None or not any(match.groups()):
-        raise ValueError(f"{text!r} is not a duration (use forms like 90s, 15m, 1h30m, 2d)")
-    d, h, m, s = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=d, hours=h, minutes=m, seconds=s)
-
-
-def format_duration(value: timedelta) -> str:
-    """``1h30m``, ``15m``, ``2d``, ``0s`` — the inverse of ``parse_config_duration``."""
-    secs = int(value.total_seconds())
-    if secs <= 0:
-        return "0s"
-    out = ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if secs >= size:
-            out += f"{secs // size}{unit}"
-            secs %= size
-    return out
-
-
-def human_duration(value: timedelta) -> str:
-    """``1d7h``, ``3h5m``, ``12m``, ``40s`` — the two largest units, for people to read."""
-    exact = format_duration(value)
-    parts = re.findall(r"\d+[dhms]", exact)
-    return "".join(parts[:2]) if parts else exact
-
-
-Duration = Annotated[
-    timedelta, BeforeValidator(parse_config_duration), PlainSerializer(format_duration, return_type=str)
-]
+Duration = Annotated[timedelta, BeforeValidator(coerce_duration), PlainSerializer(format_duration, return_type=str)]
 
 
 class _Strict(BaseModel):
@@ -171,7 +132,7 @@ class AlertRoute(_Strict):
 
     def matches(self, cluster: str, environment: str, severity: str) -> bool:
         """Does this route take an alert of ``severity`` on ``cluster`` (in ``environment``)?"""
-        in_cluster = any(p in ("*", cluster, f"env:{environment}") for p in self.clusters)
+        in_cluster = cluster_matches(self.clusters, cluster, environment)
         return in_cluster and severity in self.severities
 
 
@@ -284,4 +245,4 @@ class HealthSettings(_Strict):
         named += list(self.backups)
         if self.leader_election.cluster:
             named.append(self.leader_election.cluster)
-        return sorted({c for c in named if c != "*" and not c.startswith("env:") and c not in known})
+        return unknown_cluster_names(named, known)

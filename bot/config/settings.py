@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.config.cloud import CloudSettings
 from bot.config.health import HealthSettings
+from bot.selectors import cluster_matches
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -178,7 +179,7 @@ class ApprovalRule(_Strict):
     def matches(self, runbook: str, risk: str, cluster: str, environment: str) -> bool:
         """Does this rule apply to ``runbook`` (of ``risk``) on ``cluster`` (in ``environment``)?"""
         rb_ok = any(p in ("*", runbook, f"risk:{risk}") for p in self.runbooks)
-        cl_ok = any(p in ("*", cluster, f"env:{environment}") for p in self.clusters)
+        cl_ok = cluster_matches(self.clusters, cluster, environment)
         return rb_ok and cl_ok
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from bot.durations import EXAMPLES, DurationError, parse_duration
 from bot.errors import ParseError
 from bot.steps.base import WorkloadRef
 
@@ -33,7 +34,6 @@ ParamType = Literal[
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SAFE_STRING = re.compile(r"^[\w.:/@=+,-]{1,253}$")
-DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 WORKLOAD_KINDS = {
     "deployment": "Deployment",
     "deploy": "Deployment",
@@ -95,13 +95,12 @@ class WorkloadName:
     name: str
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``10m``, ``1h30m`` → timedelta; anything else is a ParseError."""
-    m = DURATION.match(text.strip())
-    if not text.strip() or m is None or not any(m.groups()):
-        raise ParseError(f"`{text}` is not a duration", hint="use forms like 90s, 10m or 1h30m")
-    h, mi, s = (int(g) if g else 0 for g in m.groups())
-    return timedelta(hours=h, minutes=mi, seconds=s)
+def parse_duration_param(text: str) -> timedelta:
+    """A duration parameter (``90s``, ``10m``, ``1h30m``, ``2d``); a ParseError says what is wrong."""
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        raise ParseError(str(exc), hint=f"use forms like {EXAMPLES}") from None
 
 
 def parse_weights(text: str) -> Weights:
@@ -137,7 +136,7 @@ def parse_value(name: str, spec: ParamSpec, raw: str) -> Any:
             raise ParseError(f"{name} must be at most {spec.max}, not {value}")
         return value
     if t == "duration":
-        return parse_duration(raw)
+        return parse_duration_param(raw)
     if t == "weights":
         return parse_weights(raw)
     if t == "choice":

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.config.health import human_duration
+from bot.durations import human_duration
 from bot.errors import UserError
 from bot.health.alert_messages import SILENCES, RunbookExists, alert_report, offered_runs
 from bot.health.ports import AlertPoster, MessageRef, PostError

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.config.health import human_duration
+from bot.durations import human_duration
 from bot.report import Action, Report, Tone
 from bot.steps.health_checks import WHY, Finding
 from bot.store import AlertRecord

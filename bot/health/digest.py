@@ -15,6 +15,7 @@ from bot.config.health import DigestSettings
 from bot.config.settings import Settings
 from bot.health.sweep import ClusterSweep
 from bot.report import Report
+from bot.selectors import cluster_matches
 from bot.steps.health_backups import backup_status
 from bot.steps.health_digest import digest_report
 from bot.store import Store
@@ -49,11 +50,7 @@ def next_fire_time(digest: DigestSettings, after: datetime) -> datetime:
 
 def digest_clusters(settings: Settings, digest: DigestSettings) -> list[str]:
     """The configured clusters a digest covers (``*``, names, ``env:<environment>``)."""
-    return [
-        name
-        for name, cs in settings.clusters.items()
-        if any(p in ("*", name, f"env:{cs.environment}") for p in digest.clusters)
-    ]
+    return [name for name, cs in settings.clusters.items() if cluster_matches(digest.clusters, name, cs.environment)]
 
 
 def compose_digest(

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.errors import AbortedError, PermanentError
 from bot.model import ObjectRef, Permission
 from bot.report import Report, Tone
+from bot.selectors import label_selector_matches
 from bot.steps.base import Step, StepContext, StepPlan
 from bot.steps.drain_filters import (
     DrainOptions,
@@ -30,7 +31,6 @@ from bot.steps.drain_filters import (
     classify,
     controller_of,
     pod_key,
-    selector_matches,
 )
 from bot.steps.kube_errors import explain_api_error
 from bot.steps.pdb_gate import PdbGate, pdbs_snapshot
@@ -145,7 +145,7 @@ class EvictPods(Step[EvictParams]):
                 p
                 for p in verdicts.evict
                 if p["metadata"]["namespace"] == pdb["metadata"]["namespace"]
-                and selector_matches(pdb["spec"].get("selector"), p["metadata"].get("labels") or {})
+                and label_selector_matches(pdb["spec"].get("selector"), p["metadata"].get("labels") or {})
             ]
             if not covered:
                 continue
@@ -163,7 +163,7 @@ class EvictPods(Step[EvictParams]):
                 p["metadata"]["name"]
                 for p in pdbs
                 if p["metadata"]["namespace"] == pod["metadata"]["namespace"]
-                and selector_matches(p["spec"].get("selector"), pod["metadata"].get("labels") or {})
+                and label_selector_matches(p["spec"].get("selector"), pod["metadata"].get("labels") or {})
             ]
             if len(matching) > 1:
                 plan.warnings.append(

@@ -102,23 +102,3 @@ def classify(pods: list[Obj], opts: DrainOptions, daemonset_exists: Callable[[st
             out.warnings.append(f"{pod_key(pod)}: emptyDir data will be deleted")
         out.evict.append(pod)
     return out
-
-
-def selector_matches(selector: Obj | None, labels: dict[str, str]) -> bool:
-    """Kubernetes LabelSelector semantics (matchLabels + matchExpressions). An empty selector matches all."""
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key", ""), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True

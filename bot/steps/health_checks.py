@@ -13,8 +13,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.config.health import ChecksSettings, human_duration
-from bot.steps.drain_filters import selector_matches
+from bot.config.health import ChecksSettings
+from bot.durations import human_duration
+from bot.selectors import label_selector_matches
 from bot.steps.health_findings import WHY, BackupStatus, Evaluation, Finding, SuggestedRun
 from bot.steps.health_snapshot import ClusterSnapshot, PodFacts
 
@@ -259,7 +260,7 @@ def check_multiple_pdbs(snap: ClusterSnapshot, cfg: ChecksSettings, now: datetim
         candidates = by_ns.get(pod.namespace)
         if not candidates or len(candidates) < 2:
             continue
-        names = tuple(sorted(n for n, sel in candidates if selector_matches(sel, pod.labels)))
+        names = tuple(sorted(n for n, sel in candidates if label_selector_matches(sel, pod.labels)))
         if len(names) > 1:
             overlaps[(pod.namespace, names)].append(pod.name)
     return [

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.config.health import human_duration
+from bot.durations import ago, human_duration
 from bot.report import Report, Tone
 from bot.steps.health_findings import BackupStatus, Evaluation, Finding
 from bot.steps.health_snapshot import ClusterSnapshot
@@ -71,13 +71,9 @@ def glance(snap: ClusterSnapshot, evaluation: Evaluation) -> ClusterGlance:
     )
 
 
-def _ago(at: datetime | None, now: datetime) -> str:
-    return human_duration(now - at) if at else "?"
-
-
 def alert_line(a: AlertRecord, now: datetime) -> str:
     """``[critical] prod · node node-7 is NotReady · firing 2h13m · acked by bob``."""
-    text = f"[{a.severity}] {a.cluster} · {a.summary} · firing {_ago(a.fired_at or a.since, now)}"
+    text = f"[{a.severity}] {a.cluster} · {a.summary} · firing {ago(a.fired_at or a.since, now)}"
     if a.acked_by:
         text += f" · acked by {a.acked_by}"
     if a.silenced(now) and a.silenced_until:
@@ -128,14 +124,14 @@ def digest_report(
         found = sorted(findings, key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.check, f.subject))
         now_section = report.section(f"Problems found now ({len(found)})", tone=Tone.WARN if found else Tone.OK)
         now_section.lines = _capped(
-            [f"[{f.severity}] {f.summary}" + (f" · since {_ago(f.since, now)}" if f.since else "") for f in found],
+            [f"[{f.severity}] {f.summary}" + (f" · since {ago(f.since, now)}" if f.since else "") for f in found],
             MAX_LINES,
             "problems",
         ) or ["none"]
     if resolved:
         done = report.section(f"Resolved {since_text} ({len(resolved)})", tone=Tone.OK)
         done.lines = _capped(
-            [f"{a.cluster} · {a.summary} · after {_ago(a.since, a.resolved_at or now)}" for a in resolved],
+            [f"{a.cluster} · {a.summary} · after {ago(a.since, a.resolved_at or now)}" for a in resolved],
             5,
             "resolved alerts",
         )

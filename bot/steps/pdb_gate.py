@@ -16,7 +16,8 @@ from typing import Any
 from kubernetes import client, watch
 
 from bot.clients.kube import KubeAccess
-from bot.steps.drain_filters import Obj, selector_matches
+from bot.selectors import label_selector_matches
+from bot.steps.drain_filters import Obj
 
 log = logging.getLogger("bot.drain")
 SAFETY_POLL_SECONDS = 10.0
@@ -93,7 +94,7 @@ class PdbGate:
             return [
                 p
                 for (n, _), p in self._pdbs.items()
-                if n == ns and selector_matches(p.get("spec", {}).get("selector"), labels)
+                if n == ns and label_selector_matches(p.get("spec", {}).get("selector"), labels)
             ]
 
     def allowed(self, pdb: Obj) -> int:

@@ -8,20 +8,11 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
-from bot.config.health import HealthSettings, human_duration, parse_config_duration
+from bot.config.health import HealthSettings
 from bot.config.settings import Settings
 from bot.errors import ConfigError
 from bot.health.digest import due_fire_time, next_fire_time
 from bot.health.lifecycle import alert_channel
-
-
-def test_durations_parse_and_print() -> None:
-    assert parse_config_duration("1h30m") == timedelta(minutes=90)
-    assert parse_config_duration("2d") == timedelta(days=2)
-    assert parse_config_duration(90) == timedelta(seconds=90)
-    assert human_duration(timedelta(days=1, hours=7, minutes=4, seconds=51)) == "1d7h"
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_config_duration("soon")
 
 
 def test_defaults_follow_the_mixin_and_partial_overrides_keep_them() -> None:
