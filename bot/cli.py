@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from bot import __version__
@@ -84,6 +85,17 @@ def serve(bot: Bot) -> int:
         print(f"cannot serve Slack in {s.mode} mode: missing {', '.join(missing)}", file=sys.stderr)
         return 2
     app = build_app(bot)
+    draining = threading.Event()
+
+    def drain() -> None:
+        draining.set()
+        left = bot.runs.shutdown(bot.settings.execution.shutdown_grace_seconds)
+        if left:
+            log.warning(
+                "exiting with runs still executing; another replica marks them interrupted", extra={"runs": left}
+            )
+
+    bot.runs.serve()  # periodic recovery of runs whose owner went silent
     health = None
     if bot.settings.health.enabled:
         from bot.slack.alerts import build_health
@@ -93,9 +105,9 @@ def serve(bot: Bot) -> int:
     try:
         if s.mode == "socket":
             assert s.app_token is not None
-            serve_socket_mode(app, s.app_token.get_secret_value(), s.listen_host, s.listen_port)
+            serve_socket_mode(app, s.app_token.get_secret_value(), s.listen_host, s.listen_port, drain=drain)
         else:
-            serve_http(app, s.listen_host, s.listen_port)
+            serve_http(app, s.listen_host, s.listen_port, ready=lambda: not draining.is_set(), drain=drain)
     finally:
         if health is not None:
             health.stop()  # releases the lease: another replica takes over at once

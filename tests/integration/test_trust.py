@@ -20,6 +20,7 @@ from kubernetes import client
 from bot.engine.bootstrap import Bot, build_bot
 from bot.engine.identity import IdentityMapper
 from bot.model import Requester
+from bot.store import RunRecord
 from tests.harness.control_plane import ControlPlane
 from tests.harness.kwok_nodes import create_node, unique_name, wait_node_ready
 from tests.harness.trust_setup import grant, settings, settings_doc
@@ -253,8 +254,8 @@ def test_runs_and_audit_runbooks_show_who_approved(bot: Bot, node: str) -> None:
     assert {"requested", "confirmed", "approval_requested", "approved", "succeeded"} <= {e[3] for e in events}
 
 
-def test_interrupted_runs_are_marked_after_a_restart(
-    control_plane: ControlPlane, granted: None, node: str, tmp_path: Path
+def test_a_queued_run_of_a_dead_process_is_taken_over_by_recovery_and_runs_once(
+    control_plane: ControlPlane, granted: None, node: str, tmp_path: Path, kube_api_client: client.ApiClient
 ) -> None:
     url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
     first = build_bot(settings(control_plane.admin_kubeconfig, url))
@@ -263,10 +264,56 @@ def test_interrupted_runs_are_marked_after_a_restart(
     first.store.update_run(run_id, heartbeat_at=datetime.now(UTC) - timedelta(minutes=10))
     first.close()  # the process dies before executing
     second = build_bot(settings(control_plane.admin_kubeconfig, url))
-    rec = second.store.get_run(run_id)
-    assert rec is not None and rec.state == "interrupted"
-    assert "Check the cluster state" in (rec.outcome or "")
-    second.close()
+    try:
+        queued = second.store.get_run(run_id)
+        assert queued is not None and queued.state == "queued", "starting a process recovers nothing"
+        assert second.runs.recover() == [run_id]
+        assert second.runs.recover() == [], "taken over once"
+        rec = wait_for_state(second, run_id, {"succeeded", "failed"})
+        assert rec.state == "succeeded", rec.outcome
+        assert rec.owner_id == second.runs.owner_id
+        assert client.CoreV1Api(kube_api_client).read_node(node).spec.unschedulable is True
+        kinds = [e.kind for e in second.store.audit_events(run_id=run_id, limit=100)]
+        assert kinds.count("taken_over") == 1 and kinds.count("succeeded") == 1
+    finally:
+        second.runs.shutdown(5)
+        second.close()
+
+
+def test_a_running_run_whose_owner_went_silent_is_interrupted_with_its_account(
+    control_plane: ControlPlane, granted: None, node: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    first = build_bot(settings(control_plane.admin_kubeconfig, url))
+    run_id, h = request(first, f"cordon {node}", "U0ALICE")
+    assert first.runs.confirm(run_id, h, who(first, "U0ALICE")).execute
+    silent = datetime.now(UTC) - timedelta(minutes=10)
+    assert first.store.transition(run_id, ["queued"], "running", owner=first.runs.owner_id, heartbeat_at=silent)
+    first.close()  # the owner dies while executing
+    second = build_bot(settings(control_plane.admin_kubeconfig, url))
+    try:
+        running = second.store.get_run(run_id)
+        assert running is not None and running.state == "running", "starting a process recovers nothing"
+        assert second.runs.recover() == [run_id]
+        rec = second.store.get_run(run_id)
+        assert rec is not None and rec.state == "interrupted"
+        assert f"({first.runs.owner_id}) stopped (last heartbeat {silent:%H:%M:%S} UTC)" in (rec.outcome or "")
+        assert f"Not done: cordon node {node}" in (rec.outcome or "")
+        assert "Check the cluster before retrying" in (rec.outcome or "")
+    finally:
+        second.close()
+
+
+def wait_for_state(bot: Bot, run_id: str, states: set[str], timeout: float = 30.0) -> RunRecord:
+    """The run once it is in one of ``states`` (AssertionError after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rec = bot.store.get_run(run_id)
+        assert rec is not None
+        if rec.state in states:
+            return rec
+        assert time.monotonic() < deadline, f"run {run_id} still {rec.state} after {timeout}s"
+        time.sleep(0.1)
 
 
 def test_a_restarted_process_still_honours_the_pending_approval(
