@@ -107,6 +107,7 @@ class RunExecution:
             if control.abort.is_set():
                 raise AbortedError(f"stopped before step {i}: {ps.plan.description}")
             run.context.step_index = i
+            run.context.planned = ps.plan
             self.ledger.audit(rec, "bot", "step_started", f"step {i}/{total}: {ps.plan.description}", step=i)
             with translated_api_errors(run.cluster):
                 out = ps.step.run(run.context, ps.params)

@@ -85,10 +85,19 @@ class StepContext:
     progress: Callable[[str], None] = lambda _msg: None
     abort: threading.Event = field(default_factory=threading.Event)
     step_index: int = 0  # which step of the run is executing (set by the executor)
+    planned: StepPlan | None = None  # the executing step's plan, as approved (set by the executor)
     artifacts: RunArtifacts = field(init=False)
 
     def __post_init__(self) -> None:
         self.artifacts = RunArtifacts(self.run_id, self.store)
+
+    def approved(self, key: str) -> Any:
+        """A fact the executing step's approved plan bound (its ``fingerprint[key]``), or None.
+
+        Destructive steps act on exactly what was approved: the node, instance or pod UID the plan
+        named, not whatever carries that name when the step finally runs.
+        """
+        return (self.planned.fingerprint if self.planned else {}).get(key)
 
     def account(self, done: Sequence[str], not_done: Sequence[str]) -> None:
         """Keep the running step's account current: what it has done and what it has not (yet).
