@@ -14,6 +14,7 @@ from bot.config.logs import setup_logging
 from bot.config.settings import ClusterSettings
 from bot.engine.bootstrap import Bot, build_bot
 from bot.errors import ConfigError, DeniedError
+from bot.store import LATEST_VERSION
 
 log = logging.getLogger("bot")
 
@@ -48,7 +49,7 @@ def check_config(args: argparse.Namespace) -> int:
     """Validate everything; print each problem with its file, line and field."""
     try:
         settings = _settings(args)
-        bot = build_bot(settings)
+        bot = build_bot(settings, migrate=False)  # checks change nothing: no migration, no recovery
     except ConfigError as exc:
         print(
             f"configuration is invalid ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
@@ -65,6 +66,10 @@ def check_config(args: argparse.Namespace) -> int:
         f"{len(bot.catalog.names())} runbooks ({', '.join(bot.catalog.names())}), "
         f"Slack {'enabled, ' + settings.slack.mode + ' mode' if settings.slack.enabled else 'disabled (shell only)'}"
     )
+    version = bot.store.schema_version()
+    if version < LATEST_VERSION:
+        print(f"store: schema version {version}; the next `serve` or `shell` migrates it to {LATEST_VERSION}")
+    bot.close()
     h = settings.health
     print(
         f"health checks {'on' if h.enabled else 'off'}: every {h.interval_seconds}s, {len(h.routes)} route(s), "

@@ -241,8 +241,7 @@ class Engine:
         for name, value in inv.values.items():
             if value is not None:
                 perms += resolution_permissions(inv.runbook.params[name], value, namespace)
-        texts = {k: str(v) for k, v in inv.values.items() if v is not None}
-        texts.update({"namespace": namespace, "cluster": cluster})
+        texts: dict[str, Any] = {**inv.values, "namespace": namespace, "cluster": cluster}
         for call_ in inv.runbook.steps:
             step = self.registry.get(call_.step)
             if step is None:

@@ -26,6 +26,7 @@ from bot.engine.identity import IdentityMapper
 from bot.engine.ledger import AuditSink, RunLedger, utcnow
 from bot.engine.recovery import Recovery
 from bot.engine.requests import Outcome, RunRequests
+from bot.engine.retention import Retention
 from bot.model import Requester
 from bot.report import Report
 from bot.store import RunRecord, Store
@@ -78,6 +79,7 @@ class RunService:
         self.decisions = RunDecisions(self.ledger, engine, self.owner_id, lambda _rec: self.executor.refusal())
         self.execution = RunExecution(self.ledger, engine, self.owner_id)
         self.recovery = Recovery(self.ledger, self.owner_id, self._take, self._tell_final)
+        self.retention = Retention(self.ledger)
         self.notifier: RunNotifier = _Silent()
         engine.store = store
 
@@ -160,8 +162,9 @@ class RunService:
         return self.execution.execute(run_id, progress or (lambda _text: None), RunControl())
 
     def serve(self) -> None:
-        """Start the periodic recovery of runs whose owner went silent (serving replicas only)."""
+        """Start the periodic jobs of a serving replica: recovery of runs whose owner went silent, retention."""
         self.recovery.start()
+        self.retention.start()
 
     def recover(self) -> list[str]:
         """Settle stale runs once (what the periodic job does); the ids settled."""
@@ -171,6 +174,7 @@ class RunService:
         """Stop taking runs, let running ones stop at a safe point within ``grace_seconds``; ids still running."""
         left = self.executor.shutdown(grace_seconds)
         self.recovery.stop()
+        self.retention.stop()
         return left
 
     def _work(self, run_id: str, control: RunControl) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.connection import WRITE_LOCK, create_store_engine
 from bot.store.health_records import HealthRecords
-from bot.store.migrations import migrate
+from bot.store.migrations import current_version, migrate
 from bot.store.records import ApprovalRecord, AuditEvent, RunRecord
 from bot.store.schema import RUN_COLUMNS, approvals, audit_events, runs
 from bot.store.states import ACTIVE, RunState, check_transition
@@ -64,6 +64,10 @@ class Store(HealthRecords, StepRecords):
     def migrate(self) -> int:
         """Apply pending schema migrations (safe when several processes start at once); return the version."""
         return migrate(self._engine, self._clock)
+
+    def schema_version(self) -> int:
+        """The database's schema version, without changing anything (0: never migrated)."""
+        return current_version(self._engine)
 
     def close(self) -> None:
         """Close every pooled connection."""

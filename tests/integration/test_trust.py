@@ -166,6 +166,56 @@ def test_two_distinct_approvers_when_two_are_required(bot: Bot, node: str, kube_
     assert cordoned(kube_api_client, node)
 
 
+def test_a_second_slack_account_of_the_requester_cannot_approve(
+    bot: Bot, node: str, kube_api_client: client.ApiClient
+) -> None:
+    run_id, h = awaiting_approval(bot, node)  # alice asked
+    refused = bot.runs.approve(run_id, h, who(bot, "U0ALICE2"))
+    assert not refused.execute
+    assert refused.notice == (
+        "you cannot approve this request: your Slack account acts as alice, the Kubernetes user who asked "
+        "(two-person rule)"
+    )
+    assert not cordoned(kube_api_client, node)
+    assert [a.kube_user for a in bot.store.approvals(run_id)] == []
+
+
+def test_two_slack_accounts_of_one_approver_count_once(bot: Bot, node: str, kube_api_client: client.ApiClient) -> None:
+    run_id, h = awaiting_approval(bot, node, cluster="prod2")  # needs two distinct approvers
+    assert bot.runs.approve(run_id, h, who(bot, "U0BOB")).notice == "approved (1 of 2)"
+    second_account = bot.runs.approve(run_id, h, who(bot, "U0BOB2"))
+    assert not second_account.execute
+    assert second_account.notice == "bob has already decided on this request from another Slack account"
+    assert not cordoned(kube_api_client, node)
+    assert bot.runs.approve(run_id, h, who(bot, "U0ERIN")).execute
+    bot.runs.execute(run_id)
+    assert cordoned(kube_api_client, node)
+    assert sorted(a.kube_user or "" for a in bot.store.approvals(run_id)) == ["bob", "erin"]
+
+
+def test_a_deny_after_an_approval_is_what_the_approvals_table_keeps(bot: Bot, node: str) -> None:
+    run_id, h = awaiting_approval(bot, node, cluster="prod2")
+    assert bot.runs.approve(run_id, h, who(bot, "U0BOB")).notice == "approved (1 of 2)"
+    denied = bot.runs.deny(run_id, h, who(bot, "U0BOB"), "changed my mind: wrong node")
+    assert denied.report is not None
+    (decision,) = bot.store.approvals(run_id)
+    assert (decision.kube_user, decision.decision, decision.reason) == ("bob", "deny", "changed my mind: wrong node")
+    rec = bot.store.get_run(run_id)
+    assert rec is not None and rec.state == "denied"
+
+
+def test_a_requester_without_any_rights_hears_every_permission_needed(bot: Bot, node: str) -> None:
+    nobody = bot.runs.request(f"drain {node}", who(bot, "U0NOBODY"))
+    partial = bot.runs.request(f"drain {node}", who(bot, "U0MALLORY"))
+    assert nobody.report is not None and partial.report is not None
+    assert nobody.report.title == partial.report.title == "Not allowed"
+    assert nobody.report.summary is not None and nobody.report.summary.startswith("nobody may not get nodes")
+    for needed in ("patch nodes", "create pods/eviction", "list pods"):
+        assert needed in nobody.report.summary, nobody.report.summary
+    assert "the cluster refused" not in nobody.report.summary
+    assert "may not patch nodes" in (partial.report.summary or "")
+
+
 def test_an_expired_request_cannot_be_approved(bot: Bot, node: str, kube_api_client: client.ApiClient) -> None:
     run_id, h = awaiting_approval(bot, node)
     later = datetime.now(UTC) + timedelta(minutes=16)

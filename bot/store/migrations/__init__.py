@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import inspect as sa_inspect
 
 from bot.errors import ConfigError, ConfigProblem
 from bot.store.connection import WRITE_LOCK
@@ -84,3 +85,11 @@ def _lock(conn: Connection) -> None:
     """Serialise migrators: an advisory lock on PostgreSQL (SQLite already holds its write lock)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+
+
+def current_version(engine: Engine) -> int:
+    """The schema version of the database (0 when it was never migrated); reads only."""
+    with engine.connect() as conn:
+        if not sa_inspect(conn).has_table(schema_version.name):
+            return 0
+        return int(conn.execute(select(func.max(schema_version.c.version))).scalar_one_or_none() or 0)
