@@ -24,6 +24,10 @@ _SECRET_PATTERNS = [
     re.compile(r"xapp-[A-Za-z0-9-]+"),
     re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"),
     re.compile(r"-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----"),
+    re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),  # AWS access key ids
+    re.compile(r"(?i)(signature|credential)(=)[^\s,'\"]+"),  # SigV4 Authorization header parts
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*b?['\"])[^'\"]+"),  # Authorization header values
+    re.compile(r"(?i)(x-amz-security-token['\"]?\s*[:=]\s*b?['\"])[^'\"]+"),
     re.compile(
         r"(?i)(password|secret|token|client-key-data|client-certificate-data)([\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
     ),
@@ -70,7 +74,7 @@ class ContextFilter(logging.Filter):
 def redact(text: str) -> str:
     """Replace anything that looks like a credential with ``[redacted]``."""
     for pat in _SECRET_PATTERNS:
-        text = pat.sub(lambda m: (m.group(1) + m.group(2) + "[redacted]") if m.lastindex else "[redacted]", text)
+        text = pat.sub(lambda m: "".join(g for g in m.groups() if g) + "[redacted]", text)
     return text
 
 

@@ -40,6 +40,10 @@ class ProbeAndSlackApp:
             start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))])
             return [body]
         if self._slack is not None and path == "/slack/events":
+            stamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+            if stamp is not None and not stamp.isdigit():
+                # Bolt's signature check raises ValueError (a 500) on a timestamp that is not an integer.
+                return self._plain(start_response, "401 Unauthorized", b"invalid request timestamp")
             return self._slack(environ, start_response)
         return self._plain(start_response, "404 Not Found", b"not found")
 

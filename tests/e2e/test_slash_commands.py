@@ -103,21 +103,32 @@ def test_unmapped_user_is_refused(bot_server: BotServer, fake_slack: FakeSlack) 
     assert fake_slack.of("chat.postMessage") == []
 
 
-@pytest.mark.parametrize("tamper", ["bad-signature", "missing-signature", "six-minutes-old"])
-def test_unsigned_or_stale_requests_get_401_and_nothing_is_posted(
+@pytest.mark.parametrize(
+    "tamper",
+    ["bad-signature", "missing-signature", "six-minutes-old", "ts-yesterday", "ts-empty", "ts-fractional"],
+)
+def test_unsigned_stale_or_malformed_requests_get_401_and_nothing_is_posted(
     bot_server: BotServer, fake_slack: FakeSlack, tamper: str
 ) -> None:
-    body = slash_command_body("status", response_url=fake_slack.response_url())
+    body = slash_command_body("status", response_url=fake_slack.response_url("rejected"))
     if tamper == "six-minutes-old":
         headers = signed_headers(SIGNING_SECRET, body, timestamp=int(time.time()) - 360)
     elif tamper == "bad-signature":
         headers = signed_headers("not-the-secret", body)
+    elif tamper.startswith("ts-"):
+        headers = signed_headers(SIGNING_SECRET, body)
+        malformed = {"ts-yesterday": "yesterday", "ts-empty": "", "ts-fractional": "1700000000.5"}
+        headers["X-Slack-Request-Timestamp"] = malformed[tamper]
     else:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
     status, _ = bot_server.post("/slack/events", body, headers)
     assert status == 401
-    time.sleep(1.0)  # give a (wrongly) accepted command time to post
-    assert [c.method for c in fake_slack.calls if c.method != "auth.test"] == []
+    # A genuine command sent afterwards is answered; the rejected one never is: one answer in all.
+    genuine = slash_command_body("help", response_url=fake_slack.response_url("genuine"))
+    assert bot_server.post("/slack/events", genuine, signed_headers(SIGNING_SECRET, genuine))[0] == 200
+    (answer,) = fake_slack.wait_for("chat.postMessage")
+    assert "Runbooks" in str(answer.args.get("text", "")) + str(answer.args.get("blocks", ""))
+    assert [c.method for c in fake_slack.calls if c.method != "auth.test"] == ["chat.postMessage"]
 
 
 def test_probes_and_metrics(bot_server: BotServer, fake_slack: FakeSlack, three_nodes: list[str]) -> None:

@@ -41,7 +41,7 @@ def command(server: BotServer, slack: FakeSlack, text: str, user: str, channel: 
     assert server.post("/slack/events", body, signed_headers(SIGNING_SECRET, body))[0] == 200
 
 
-def click(server: BotServer, message: SlackCall, action_id: str, user: str) -> None:
+def click(server: BotServer, message: SlackCall, action_id: str, user: str, *, secret: str = SIGNING_SECRET) -> None:
     (button,) = [
         e
         for b in message.args["blocks"]
@@ -71,7 +71,7 @@ def click(server: BotServer, message: SlackCall, action_id: str, user: str) -> N
         ],
     }
     body = interaction_body(payload)
-    assert server.post("/slack/events", body, signed_headers(SIGNING_SECRET, body))[0] == 200
+    assert server.post("/slack/events", body, signed_headers(secret, body))[0] == 200
 
 
 def submit_reason(server: BotServer, view: dict[str, Any], user: str, reason: str) -> None:

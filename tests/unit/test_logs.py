@@ -64,3 +64,14 @@ def test_bound_fields_reach_every_record_and_threads_that_carry_them() -> None:
         ("outside", None, None),
     ]
     assert not hasattr(records[0], "user")
+
+
+def test_aws_request_signatures_and_authorization_headers_are_redacted() -> None:
+    line = (
+        "headers={'Authorization': b'AWS4-HMAC-SHA256 Credential=AKIAPLANTED000000000/20261201/us-east-1/"
+        "autoscaling/aws4_request, SignedHeaders=host, Signature=19c0c5e4843090258678', "
+        "'X-Amz-Security-Token': b'FwoGZXIvYXdzEJr'} key ASIAABCDEFGHIJKLMNOP"
+    )
+    out = redact(line)
+    for secret in ("AKIAPLANTED000000000", "19c0c5e4843090258678", "FwoGZXIvYXdzEJr", "ASIAABCDEFGHIJKLMNOP"):
+        assert secret not in out
