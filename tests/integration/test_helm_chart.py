@@ -17,6 +17,7 @@ from tests.harness.helm_chart import (
     SOCKET,
     apply,
     by_kind,
+    container_env,
     delete_cluster_scoped,
     helm,
     install_servicemonitor_crd,
@@ -59,18 +60,36 @@ def test_cluster_role_has_no_wildcards_and_scopes_impersonation() -> None:
     assert groups["resourceNames"] == ["oncall", "sre"]
 
 
-def test_rendered_config_is_valid_for_the_bot(tmp_path: Path) -> None:
-    (cm,) = [d for d in render("ops") if d["kind"] == "ConfigMap"]
-    cfg = yaml.safe_load(cm["data"]["config.yaml"])
+def loadable_config(docs: list[dict[str, Any]], folder: Path) -> Path:
+    """The rendered config.yaml, its Slack secret files pointed at local files, written into ``folder``."""
+    cfg = yaml.safe_load(by_kind(docs)["ConfigMap"]["data"]["config.yaml"])
     for key in ("bot_token_file", "signing_secret_file"):
-        secret = tmp_path / key
+        secret = folder / key
         secret.write_text("xoxb-not-real" if key == "bot_token_file" else "s")
         cfg["slack"][key] = str(secret)
-    path = tmp_path / "config.yaml"
+    path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    settings = load_settings(path)
+    return path
+
+
+def test_rendered_config_is_valid_for_the_bot(tmp_path: Path) -> None:
+    settings = load_settings(loadable_config(render("ops"), tmp_path))
     assert settings.clusters["local"].in_cluster
     assert settings.slack.missing_for_mode() == []
+    assert settings.store.url == "sqlite:////var/lib/runbook-bot/data/runbook-bot.sqlite3"  # on the volume
+
+
+def test_the_bot_accepts_the_environment_the_chart_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = render("ops", *HA)
+    env = container_env(docs)
+    for name, value in env.items():
+        if isinstance(value, str) and name != "RUNBOOK_BOT_CONFIG":
+            monkeypatch.setenv(name, value)
+    # The Secret's value as the kubelet would put it in RUNBOOK_BOT_STORE__URL: it wins over the file.
+    assert env["RUNBOOK_BOT_STORE__URL"] == {"secretKeyRef": {"name": "runbook-bot-db", "key": "dsn"}}
+    monkeypatch.setenv("RUNBOOK_BOT_STORE__URL", "postgresql+psycopg://bot@db.example/runbook_bot")
+    settings = load_settings(loadable_config(docs, tmp_path))
+    assert settings.store.url == "postgresql+psycopg://bot@db.example/runbook_bot"
 
 
 def test_manifests_apply_and_the_service_account_gets_only_what_it_needs(
