@@ -86,12 +86,12 @@ def test_image_is_small_non_root_and_has_no_build_tools(containers: Containers, 
         "run", "--rm", "--network", "none", "--entrypoint", "python", bot_image.ref, "-c", probe, *BUILD_TOOLS
     )
     assert found.stdout.strip() == "", f"build tools in the final image: {found.stdout.strip()}"
-    version = containers.podman("run", "--rm", "--network", "none", bot_image.ref, "--help")
-    assert "check-config" in version.stdout
+    usage = containers.podman("run", "--rm", "--network", "none", bot_image.ref, "--help")
+    assert "check-config" in usage.stdout  # the entry point runs as the image user
 
 
 @pytest.fixture
-def status_fixture(kube_api_client: client.ApiClient) -> Iterator[tuple[str, str]]:
+def cordoned_node_and_readers(kube_api_client: client.ApiClient) -> Iterator[tuple[str, str]]:
     """A cordoned kwok node and a group allowed to read the cluster; both removed afterwards."""
     core = client.CoreV1Api(kube_api_client)
     node, group = unique_name("image-node"), unique_name("image-readers")
@@ -150,11 +150,11 @@ def test_image_serves_probes_metrics_and_a_signed_status_read_only(
     bot_image: BuiltImage,
     control_plane: ControlPlane,
     namespace: str,
-    status_fixture: tuple[str, str],
+    cordoned_node_and_readers: tuple[str, str],
     fake_slack: FakeSlack,
     tmp_path: Path,
 ) -> None:
-    node, group = status_fixture
+    node, group = cordoned_node_and_readers
     data = tmp_path / "data"
     data.mkdir()
     shutil.chown(data, 10001, 10001)
