@@ -2,7 +2,7 @@
 
 Manifests are applied with server-side apply, so the real API server validates every field.
 The ServiceMonitor CRD comes from the prometheus-operator Go module (``go mod download``, as the
-control-plane binaries do) and is cached in ``~/.cache/k8s-runbook-bot/crds/<version>/``;
+control-plane binaries do) and is cached in ``~/.cache/k8s-runbook-bot/crds-prometheus-operator-<version>/``;
 ``python -m tests.harness.helm_chart`` fetches it ahead of the test run.
 """
 
@@ -105,7 +105,7 @@ def delete_cluster_scoped(cp: ControlPlane, docs: list[dict[str, Any]]) -> None:
 
 def servicemonitor_crd() -> Path:
     """The ServiceMonitor CRD of prometheus-operator, fetched once from its Go module and cached."""
-    cached = CACHE_ROOT / "crds" / f"prometheus-operator-{PROMETHEUS_OPERATOR_VERSION}" / SERVICEMONITOR_CRD
+    cached = CACHE_ROOT / f"crds-prometheus-operator-{PROMETHEUS_OPERATOR_VERSION}" / SERVICEMONITOR_CRD
     if cached.is_file():
         return cached
     if shutil.which("go") is None:
