@@ -90,6 +90,7 @@ def test_the_bot_accepts_the_environment_the_chart_sets(tmp_path: Path, monkeypa
     monkeypatch.setenv("RUNBOOK_BOT_STORE__URL", "postgresql+psycopg://bot@db.example/runbook_bot")
     settings = load_settings(loadable_config(docs, tmp_path))
     assert settings.store.url == "postgresql+psycopg://bot@db.example/runbook_bot"
+    assert settings.execution.shutdown_grace_seconds == float(env["RUNBOOK_BOT_EXECUTION__SHUTDOWN_GRACE_SECONDS"])
 
 
 def test_manifests_apply_and_the_service_account_gets_only_what_it_needs(
@@ -141,7 +142,7 @@ def test_values_apply_server_side_to_the_real_api_server(
         deployment = client.AppsV1Api(kube_api_client).read_namespaced_deployment(release, namespace)
         assert deployment.spec.template.spec.termination_grace_period_seconds == 60
         env = {e.name: e for e in deployment.spec.template.spec.containers[0].env}
-        assert env["RUNBOOK_BOT_SHUTDOWN__GRACE_SECONDS"].value == "50"
+        assert env["RUNBOOK_BOT_EXECUTION__SHUTDOWN_GRACE_SECONDS"].value == "50"
         _pdb_counts_the_bots_pods(kube_api_client, namespace, release, deployment.spec.replicas)
         if case == "default":
             claim = client.CoreV1Api(kube_api_client).read_namespaced_persistent_volume_claim(

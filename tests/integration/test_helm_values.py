@@ -98,8 +98,8 @@ def test_disruption_budget_spread_probes_and_grace_period() -> None:
     assert bot["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert bot["startupProbe"]["failureThreshold"] * bot["startupProbe"]["periodSeconds"] == 60
     assert spec["terminationGracePeriodSeconds"] == 90
-    assert container_env(docs)["RUNBOOK_BOT_SHUTDOWN__GRACE_SECONDS"] == "80"
-    assert container_env(render("ops"))["RUNBOOK_BOT_SHUTDOWN__GRACE_SECONDS"] == "50"
+    assert container_env(docs)["RUNBOOK_BOT_EXECUTION__SHUTDOWN_GRACE_SECONDS"] == "80"
+    assert container_env(render("ops"))["RUNBOOK_BOT_EXECUTION__SHUTDOWN_GRACE_SECONDS"] == "50"
     ha = by_kind(render("ops", *HA, "--set", "podDisruptionBudget.minAvailable=1"))["PodDisruptionBudget"]
     assert ha["spec"] == {"minAvailable": 1, "selector": pdb["spec"]["selector"]}
     assert "minAvailable (1) must be below replicaCount (1)" in render_error(
