@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.config.access import AccessSettings
 from bot.config.cloud import CloudSettings
 from bot.config.execution import ExecutionSettings, RetentionSettings
 from bot.config.health import HealthSettings
@@ -225,6 +226,7 @@ class PolicySettings(_Strict):
         description="first match wins; default: destructive runbooks on production need 1 approval",
     )
     break_glass: BreakGlassSettings = Field(default_factory=BreakGlassSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
     confirm_expires_minutes: int = Field(15, ge=1, le=24 * 60, description="a plan not confirmed in time expires")
 
     def rule_for(self, runbook: str, risk: str, cluster: str, environment: str) -> ApprovalRule:

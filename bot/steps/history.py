@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.config.access import AccessSettings
+from bot.model import Permission
 from bot.report import Report
 from bot.steps.base import Step, StepContext, StepPlan
 from bot.steps.facts import age
@@ -29,8 +31,12 @@ class RecentRuns(Step[LimitParams]):
     Params = LimitParams
     summary = "recent runs and who approved them"
 
+    def static_permissions(self, params: LimitParams | None) -> list[Permission]:
+        return AccessSettings().runs
+
     def plan(self, ctx: StepContext, params: LimitParams) -> StepPlan:
-        return StepPlan(description="read the run history")
+        perms = ctx.settings.policies.access.runs if ctx.settings else self.static_permissions(params)
+        return StepPlan(description="read the run history", permissions=list(perms))
 
     def run(self, ctx: StepContext, params: LimitParams) -> Report:
         if ctx.store is None:
@@ -66,8 +72,12 @@ class AuditLog(Step[AuditParams]):
     Params = AuditParams
     summary = "the audit trail"
 
+    def static_permissions(self, params: AuditParams | None) -> list[Permission]:
+        return AccessSettings().audit
+
     def plan(self, ctx: StepContext, params: AuditParams) -> StepPlan:
-        return StepPlan(description="read the audit trail")
+        perms = ctx.settings.policies.access.audit if ctx.settings else self.static_permissions(params)
+        return StepPlan(description="read the audit trail", permissions=list(perms))
 
     def run(self, ctx: StepContext, params: AuditParams) -> Report:
         if ctx.store is None:

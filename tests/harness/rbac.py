@@ -13,6 +13,8 @@ READ_RULES: list[dict[str, Any]] = [
         "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
         "verbs": ["get", "list", "watch"],
     },
+    # the bot's own records (policies.access: runs, audit); alerts are acked/silenced by operators
+    {"apiGroups": ["runbook-bot.io"], "resources": ["runs", "auditevents"], "verbs": ["list"]},
 ]
 
 

@@ -400,3 +400,11 @@ def test_a_restarted_process_still_honours_the_pending_approval(
     assert "already succeeded" in second  # the second approval is a replay and does nothing
     assert cordoned(kube_api_client, node)
     assert len(patches(control_plane, node, run_id)) == 1
+
+
+def test_the_run_history_and_audit_trail_need_their_configured_permissions(bot: Bot) -> None:
+    for command, resource in (("runs", "runs.runbook-bot.io"), ("audit", "auditevents.runbook-bot.io")):
+        refused = bot.runs.request(command, who(bot, "U0NOBODY"))
+        assert refused.report is not None and refused.report.title == "Not allowed"
+        assert f"nobody may not list {resource}" in (refused.report.summary or "")
+        assert bot.runs.request(command, who(bot, "U0DAVE")).ok
