@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,8 +313,35 @@ class ControlPlane:
             self._user_kubeconfigs[key] = path
         return self._user_kubeconfigs[key]
 
-    def read_audit_events(self) -> list[dict[str, Any]]:
-        """Every audit event written so far (one JSON object per line)."""
+    def read_audit_events(self, *, barrier: bool = True) -> list[dict[str, Any]]:
+        """Every audit event of every request completed before this call (one JSON object per line).
+
+        With ``barrier`` (the default) a marker request is made first and the log is read once the
+        marker's own event is in it: everything that finished before is then written too, so a test
+        never has to sleep to "let the audit log catch up".
+        """
+        marker = f"audit-barrier-{uuid.uuid4().hex[:12]}" if barrier else None
+        if marker is not None:
+            from kubernetes import client, config
+
+            api = config.new_client_from_config(str(self.admin_kubeconfig))
+            try:
+                client.CoreV1Api(api).read_namespace(marker)
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
+            finally:
+                api.close()
+        deadline = time.monotonic() + 10
+        while True:
+            events = self._audit_lines()
+            if marker is None or any((e.get("objectRef") or {}).get("name") == marker for e in events):
+                return [e for e in events if (e.get("objectRef") or {}).get("name") != marker]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the audit log never showed the barrier request {marker}")
+            time.sleep(0.05)
+
+    def _audit_lines(self) -> list[dict[str, Any]]:
         if not self.audit_log_path.exists():
             return []
         events = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -82,10 +81,11 @@ def test_deployment_pods_run_on_kwok_node(kube_api_client: client.ApiClient, nam
 def test_not_ready_node_stays_not_ready(kube_api_client: client.ApiClient) -> None:
     """A node without kwok's annotation reads NotReady and kwok leaves it alone."""
     core = client.CoreV1Api(kube_api_client)
-    name = unique_name("dead-node")
+    name, alive = unique_name("dead-node"), unique_name("live-node")
     create_node(core, name, ready=False, cordoned=True)
+    create_node(core, alive)  # created after it: once kwok made this one Ready, it has seen both
     try:
-        time.sleep(3)
+        wait_node_ready(core, alive)
         node = core.read_node(name)
         assert not node_is_ready(node)
         assert node.spec.unschedulable is True
@@ -93,6 +93,7 @@ def test_not_ready_node_stays_not_ready(kube_api_client: client.ApiClient) -> No
         assert ready.status in ("False", "Unknown")
     finally:
         core.delete_node(name)
+        core.delete_node(alive)
 
 
 def test_rbac_denies_unbound_user(control_plane: ControlPlane) -> None:

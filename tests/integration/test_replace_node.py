@@ -122,7 +122,6 @@ def audit_kinds(bot: Bot, run_id: str) -> list[str]:
 
 
 def node_deleted_as_alice(cp: ControlPlane, node: str, run_id: str) -> list[dict[str, Any]]:
-    time.sleep(0.3)
     return [
         e
         for e in cp.read_audit_events()

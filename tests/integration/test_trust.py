@@ -59,7 +59,6 @@ def cordoned(api: client.ApiClient, name: str) -> bool:
 
 def patches(cp: ControlPlane, node: str, run_id: str) -> list[dict[str, Any]]:
     """Audit events of PATCH on the node made for this run (as the impersonated requester)."""
-    time.sleep(0.3)
     return [
         e
         for e in cp.read_audit_events()
