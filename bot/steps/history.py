@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.kube_facts import age
 from bot.report import Report
 from bot.steps.base import Step, StepContext, StepPlan
-from bot.steps.facts import age
 
 
 class LimitParams(BaseModel):
