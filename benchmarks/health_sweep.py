@@ -57,7 +57,7 @@ def child(mode: str, kubeconfig: str, store: str) -> None:
     import tracemalloc
 
     from bot.clients.kube import KubeClients
-    from bot.steps.health_snapshot import list_calls
+    from bot.health.checks.snapshot import list_calls
 
     settings = _settings(kubeconfig, store)
     kube = KubeClients(settings)
@@ -66,14 +66,14 @@ def child(mode: str, kubeconfig: str, store: str) -> None:
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     service = None
     if mode == "sweep":
-        from bot.health import HealthService
+        from bot.health.alerting import HealthService
         from bot.store import Store
 
         service = HealthService(settings, kube, Store.open(store), None, runbook_exists=lambda _n: True)
 
     def once() -> dict[str, int]:
         if mode == "raw-gc-paused":
-            from bot.steps.health_snapshot import cyclic_gc_paused
+            from bot.health.checks.snapshot import cyclic_gc_paused
 
             with cyclic_gc_paused():
                 return {n: sum(1 for _ in access.list_raw(call, page_size=PAGE)) for n, call in list_calls(access)}

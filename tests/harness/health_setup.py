@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 
 from bot.config.settings import Settings
 from bot.engine.bootstrap import Bot, build_bot
-from bot.health import HealthService, Leadership
+from bot.health.alerting import HealthService, Leadership
 from bot.slack.alerts import SlackAlertPoster, runbook_exists
 from tests.harness.bot_server import BOT_TOKEN
 from tests.harness.control_plane import CONTEXT
