@@ -15,6 +15,7 @@ from bot.health.checks.job_failed import JOB_FAILED
 from bot.health.checks.node_cordoned import NODE_CORDONED
 from bot.health.checks.node_not_ready import NODE_NOT_READY
 from bot.health.checks.node_pressure import NODE_PRESSURE
+from bot.health.checks.node_tainted import NODE_TAINTED
 from bot.health.checks.pdb_blocking import PDB_BLOCKING
 from bot.health.checks.pod_multiple_pdbs import POD_MULTIPLE_PDBS
 from bot.health.checks.pod_problems import CONTAINER_WAITING, POD_CRASH_LOOPING, POD_PENDING
@@ -26,6 +27,7 @@ HEALTH_CHECKS = CheckRegistry(
         NODE_NOT_READY,
         NODE_PRESSURE,
         NODE_CORDONED,
+        NODE_TAINTED,
         POD_CRASH_LOOPING,
         CONTAINER_WAITING,
         POD_PENDING,
