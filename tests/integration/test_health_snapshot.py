@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from bot.clients.kube import Impersonation, KubeClients
 from bot.config.settings import Settings
 from bot.health.checks import HEALTH_CHECKS, evaluate, take_snapshot
 from tests.harness.control_plane import CONTEXT, ControlPlane
-from tests.harness.kwok_nodes import unique_name, wait_for
+from tests.harness.kwok_nodes import create_node, unique_name, wait_for
 
 pytestmark = pytest.mark.integration
 EVERY_TYPE = {
@@ -62,12 +63,20 @@ def sweep_as(control_plane: ControlPlane, overrides: dict[str, Any]) -> tuple[st
     return user, snap, checks
 
 
-def test_a_default_sweep_lists_every_resource_type_once(control_plane: ControlPlane) -> None:
-    user, snap, _ = sweep_as(control_plane, {})
+def test_a_default_sweep_lists_every_resource_type_once(
+    control_plane: ControlPlane, kube_api_client: client.ApiClient
+) -> None:
+    core = client.CoreV1Api(kube_api_client)
+    name = unique_name("swept")
+    create_node(core, name)
+    try:
+        user, snap, _ = sweep_as(control_plane, {})
+    finally:
+        core.delete_node(name)
     assert lists_by(control_plane, user, len(EVERY_TYPE)) == Counter(dict.fromkeys(EVERY_TYPE, 1))
     assert snap.not_read == frozenset()
     assert snap.errors == {}
-    assert snap.nodes, "the control plane's nodes were read"
+    assert name in [n.name for n in snap.nodes], "nodes were read and reduced"
     assert snap.certificates, "the API server's serving certificate was read"
 
 
