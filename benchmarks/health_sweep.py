@@ -57,7 +57,7 @@ def child(mode: str, kubeconfig: str, store: str) -> None:
     import tracemalloc
 
     from bot.clients.kube import KubeClients
-    from bot.steps.health_snapshot import list_calls
+    from bot.health.checks.snapshot import list_calls
 
     settings = _settings(kubeconfig, store)
     kube = KubeClients(settings)
@@ -66,14 +66,14 @@ def child(mode: str, kubeconfig: str, store: str) -> None:
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     service = None
     if mode == "sweep":
-        from bot.health import HealthService
+        from bot.health.alerting import HealthService
         from bot.store import Store
 
         service = HealthService(settings, kube, Store.open(store), None, runbook_exists=lambda _n: True)
 
     def once() -> dict[str, int]:
         if mode == "raw-gc-paused":
-            from bot.steps.health_snapshot import cyclic_gc_paused
+            from bot.health.checks.snapshot import cyclic_gc_paused
 
             with cyclic_gc_paused():
                 return {n: sum(1 for _ in access.list_raw(call, page_size=PAGE)) for n, call in list_calls(access)}
@@ -198,6 +198,34 @@ def populate(api: client.ApiClient, nodes: int, pods: int, namespaces: int, not_
     return timings
 
 
+def report(
+    raws: list[dict[str, Any]], paused: list[dict[str, Any]], sweeps: list[dict[str, Any]], traced: dict[str, Any]
+) -> None:
+    """Print the figures: medians, the ratios against raw listing, and memory."""
+    raw_s = statistics.median(r["seconds"] for r in raws)
+    sweep_s = statistics.median(s["seconds"] for s in sweeps)
+    print(f"objects: {raws[0]['counts']} · sweep saw {sweeps[0]['counts']}")
+    cold_raw = statistics.median(r["cold_seconds"] for r in raws)
+    cold_sweep = statistics.median(s["cold_seconds"] for s in sweeps)
+    each_raw = ", ".join(f"{r['seconds']:.2f}" for r in raws)
+    each_sweep = ", ".join(f"{s['seconds']:.2f}" for s in sweeps)
+    print(f"raw list   : median {raw_s:.2f}s  ({each_raw})")
+    print(f"bot sweep  : median {sweep_s:.2f}s  ({each_sweep})")
+    paused_s = statistics.median(p["seconds"] for p in paused)
+    each_paused = ", ".join(f"{p['seconds']:.2f}" for p in paused)
+    print(f"raw list, cyclic GC paused like the sweep: median {paused_s:.2f}s  ({each_paused})")
+    print(f"ratio sweep/raw: {sweep_s / raw_s:.2f}x (target <= 1.5x)")
+    print(f"ratio sweep/raw with the GC paused too: {sweep_s / paused_s:.2f}x")
+    cold_ratio = cold_sweep / cold_raw
+    print(f"  first run in a fresh process: raw {cold_raw:.2f}s, sweep {cold_sweep:.2f}s ({cold_ratio:.2f}x)")
+    peak = max(s["maxrss_mb"] for s in sweeps)
+    raw_peak = max(r["maxrss_mb"] for r in raws)
+    print(f"peak RSS of the sweep process: {peak:.0f} MB (target <= 250 MB)")
+    before = sweeps[0]["baseline_rss_mb"]
+    print(f"  RSS before the sweep {before:.0f} MB; raw listing process peak {raw_peak:.0f} MB")
+    print(f"  Python heap peak during the sweep (tracemalloc): {traced['traced_peak_mb']:.0f} MB")
+
+
 def main() -> None:
     """Build the cluster, then alternate raw listings and sweeps; print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -233,28 +261,7 @@ def main() -> None:
             sweeps.append(run_child("sweep", cp.admin_kubeconfig, store))
             paused.append(run_child("raw-gc-paused", cp.admin_kubeconfig, store))
         traced = run_child("sweep", cp.admin_kubeconfig, store, trace=True)
-        raw_s = statistics.median(r["seconds"] for r in raws)
-        sweep_s = statistics.median(s["seconds"] for s in sweeps)
-        print(f"objects: {raws[0]['counts']} · sweep saw {sweeps[0]['counts']}")
-        cold_raw = statistics.median(r["cold_seconds"] for r in raws)
-        cold_sweep = statistics.median(s["cold_seconds"] for s in sweeps)
-        each_raw = ", ".join(f"{r['seconds']:.2f}" for r in raws)
-        each_sweep = ", ".join(f"{s['seconds']:.2f}" for s in sweeps)
-        print(f"raw list   : median {raw_s:.2f}s  ({each_raw})")
-        print(f"bot sweep  : median {sweep_s:.2f}s  ({each_sweep})")
-        paused_s = statistics.median(p["seconds"] for p in paused)
-        each_paused = ", ".join(f"{p['seconds']:.2f}" for p in paused)
-        print(f"raw list, cyclic GC paused like the sweep: median {paused_s:.2f}s  ({each_paused})")
-        print(f"ratio sweep/raw: {sweep_s / raw_s:.2f}x (target <= 1.5x)")
-        print(f"ratio sweep/raw with the GC paused too: {sweep_s / paused_s:.2f}x")
-        cold_ratio = cold_sweep / cold_raw
-        print(f"  first run in a fresh process: raw {cold_raw:.2f}s, sweep {cold_sweep:.2f}s ({cold_ratio:.2f}x)")
-        peak = max(s["maxrss_mb"] for s in sweeps)
-        raw_peak = max(r["maxrss_mb"] for r in raws)
-        print(f"peak RSS of the sweep process: {peak:.0f} MB (target <= 250 MB)")
-        before = sweeps[0]["baseline_rss_mb"]
-        print(f"  RSS before the sweep {before:.0f} MB; raw listing process peak {raw_peak:.0f} MB")
-        print(f"  Python heap peak during the sweep (tracemalloc): {traced['traced_peak_mb']:.0f} MB")
+        report(raws, paused, sweeps, traced)
         api.close()
 
 

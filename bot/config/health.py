@@ -1,10 +1,9 @@
 """Settings of the health checks, alert routing, digests and leader election (``health:`` in YAML).
 
 Durations are written ``90s``, ``15m``, ``1h30m``, ``2d`` (or plain seconds). Every check has a
-``duration`` (how long its condition must hold before the alert fires) and a ``severity``; the
-defaults follow the kubernetes-mixin alerts (KubeNodeNotReady 15m, KubePodCrashLooping 15m,
-KubeContainerWaiting 1h, KubeHpaMaxedOut 15m…). Overriding one field of a check keeps that
-check's other defaults.
+``duration`` (how long its condition must hold before the alert fires) and a ``severity``; their
+defaults live with each check's definition (``bot.health.checks``), and ``checks`` here holds
+only what the operator overrides. Overriding one field of a check keeps its other defaults.
 """
 
 from __future__ import annotations
@@ -28,95 +27,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CheckSettings(_Strict):
-    """One check: on or off, how long its condition must hold, and the severity of its alert."""
+class CheckOverride(BaseModel):
+    """What the operator changes of one health check; every field left out keeps the check's default.
 
-    enabled: bool = True
-    duration: Duration = Field(timedelta(minutes=15), description="the condition must hold this long to fire")
-    severity: Severity = "warning"
+    ``enabled``, ``duration`` and ``severity`` are common to every check and validated here. A
+    check's own fields (``warn_before``, ``max_age``…) and the check names themselves are known
+    only to the registry of checks (``bot.health.checks``, a higher layer): it validates them at
+    startup and ``check-config``, located in the file like every other setting.
+    """
 
+    model_config = ConfigDict(extra="allow")
 
-class CertificateCheckSettings(CheckSettings):
-    """Certificate expiry: warn ``warn_before`` the end, critical ``critical_before`` it."""
+    enabled: bool | None = None
+    duration: Duration | None = Field(None, description="the condition must hold this long to fire")
+    severity: Severity | None = None
 
-    warn_before: Duration = timedelta(days=7)
-    critical_before: Duration = timedelta(days=1)
-
-
-class BackupCheckSettings(CheckSettings):
-    """The newest successful etcd backup may be at most ``max_age`` old (the schedule plus slack)."""
-
-    max_age: Duration = timedelta(hours=26)
-
-
-#: Per-check defaults (kubernetes-mixin where it has the alert).
-CHECK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "node_not_ready": {"duration": "15m", "severity": "warning"},
-    "node_pressure": {"duration": "10m", "severity": "info"},
-    "node_cordoned": {"duration": "24h", "severity": "info"},
-    "pod_crash_looping": {"duration": "15m", "severity": "warning"},
-    "container_waiting": {"duration": "1h", "severity": "warning"},
-    "pod_pending": {"duration": "15m", "severity": "warning"},
-    "replicas_mismatch": {"duration": "15m", "severity": "warning"},
-    "daemonset_not_scheduled": {"duration": "10m", "severity": "warning"},
-    "hpa_maxed_out": {"duration": "15m", "severity": "warning"},
-    "pdb_blocking": {"duration": "1h", "severity": "warning"},
-    "pod_multiple_pdbs": {"duration": "0s", "severity": "warning"},
-    "job_failed": {"duration": "15m", "severity": "warning"},
-    "control_plane_quorum": {"duration": "3m", "severity": "critical"},
-    "control_plane_even_members": {"duration": "1h", "severity": "warning"},
-    "certificate_expiry": {"duration": "0s", "severity": "warning"},
-    "etcd_backup_age": {"duration": "0s", "severity": "warning"},
-    "cluster_unreachable": {"duration": "5m", "severity": "critical"},
-}
-
-
-def _check(name: str) -> Any:
-    return Field(default_factory=lambda: CheckSettings.model_validate(CHECK_DEFAULTS[name]))
-
-
-class ChecksSettings(_Strict):
-    """Every check by name. A partial override (``node_not_ready: {duration: 5m}``) keeps the other defaults."""
-
-    node_not_ready: CheckSettings = _check("node_not_ready")
-    node_pressure: CheckSettings = _check("node_pressure")
-    node_cordoned: CheckSettings = _check("node_cordoned")
-    pod_crash_looping: CheckSettings = _check("pod_crash_looping")
-    container_waiting: CheckSettings = _check("container_waiting")
-    pod_pending: CheckSettings = _check("pod_pending")
-    replicas_mismatch: CheckSettings = _check("replicas_mismatch")
-    daemonset_not_scheduled: CheckSettings = _check("daemonset_not_scheduled")
-    hpa_maxed_out: CheckSettings = _check("hpa_maxed_out")
-    pdb_blocking: CheckSettings = _check("pdb_blocking")
-    pod_multiple_pdbs: CheckSettings = _check("pod_multiple_pdbs")
-    job_failed: CheckSettings = _check("job_failed")
-    control_plane_quorum: CheckSettings = _check("control_plane_quorum")
-    control_plane_even_members: CheckSettings = _check("control_plane_even_members")
-    certificate_expiry: CertificateCheckSettings = Field(
-        default_factory=lambda: CertificateCheckSettings.model_validate(CHECK_DEFAULTS["certificate_expiry"])
-    )
-    etcd_backup_age: BackupCheckSettings = Field(
-        default_factory=lambda: BackupCheckSettings.model_validate(CHECK_DEFAULTS["etcd_backup_age"])
-    )
-    cluster_unreachable: CheckSettings = _check("cluster_unreachable")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _merge_defaults(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        merged = dict(data)
-        for name, value in data.items():
-            if name in CHECK_DEFAULTS and isinstance(value, dict):
-                merged[name] = {**CHECK_DEFAULTS[name], **value}
-        return merged
-
-    def get(self, name: str) -> CheckSettings:
-        """The settings of check ``name`` (KeyError when there is no such check)."""
-        if name not in CHECK_DEFAULTS:
-            raise KeyError(name)
-        value: CheckSettings = getattr(self, name)
-        return value
+    def fields(self) -> dict[str, Any]:
+        """The fields given, common and check-specific, as validated so far."""
+        given = {name: getattr(self, name) for name in self.model_fields_set if name in type(self).model_fields}
+        return {**given, **(self.model_extra or {})}
 
 
 class AlertRoute(_Strict):
@@ -223,7 +152,9 @@ class HealthSettings(_Strict):
     interval_seconds: int = Field(60, ge=1, le=3600, description="time between sweeps")
     renotify_minutes: int = Field(240, ge=0, description="repeat a firing, un-acked alert this often (0: never)")
     max_parallel_clusters: int = Field(4, ge=1, le=64)
-    checks: ChecksSettings = Field(default_factory=ChecksSettings)
+    checks: dict[str, CheckOverride] = Field(
+        default_factory=dict, description="check name → overrides of its defaults (see bot.health.checks)"
+    )
     routes: list[AlertRoute] = Field(default_factory=list)
     digests: list[DigestSettings] = Field(default_factory=list)
     backups: dict[str, BackupSourceSettings] = Field(

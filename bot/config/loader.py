@@ -1,8 +1,15 @@
-"""Load and validate the settings, reporting every problem with file, line and field."""
+"""Load and validate the settings, reporting every problem with file, line and field.
+
+Some settings can only be validated by a higher layer (the health checks' own fields, known to
+their registry): such a layer passes a ``SettingsValidator`` — to ``load_settings``, or to
+``check_settings`` on settings already loaded (bootstrap does) — and its problems are located
+in the file like pydantic's own.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -12,6 +19,8 @@ from bot.config.yaml_source import LocatedYaml, format_loc, load_located
 from bot.errors import ConfigError, ConfigProblem
 
 CONFIG_ENV = "RUNBOOK_BOT_CONFIG"
+#: Checks settings a higher layer knows how to validate: (field path, reason) of each problem.
+SettingsValidator = Callable[[Settings], Iterable[tuple[Sequence[str | int], str]]]
 
 
 def default_config_path() -> Path | None:
@@ -23,8 +32,8 @@ def default_config_path() -> Path | None:
     return local if local.is_file() else None
 
 
-def load_settings(path: Path | None = None) -> Settings:
-    """Read the YAML file (if any), apply environment overrides and validate.
+def load_settings(path: Path | None = None, validators: Sequence[SettingsValidator] = ()) -> Settings:
+    """Read the YAML file (if any), apply environment overrides and validate (also with ``validators``).
 
     Raises ``ConfigError`` listing every problem, each located in the file when it came from it.
     """
@@ -36,9 +45,29 @@ def load_settings(path: Path | None = None) -> Settings:
         # Relative paths in the file are relative to the file, not to the working directory.
         data = _anchor_paths(data, located.path.parent)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_problems(exc, located, path)) from None
+    settings.located = located
+    check_settings(settings, validators)
+    return settings
+
+
+def check_settings(settings: Settings, validators: Sequence[SettingsValidator]) -> None:
+    """Run ``validators`` on loaded settings; ConfigError with every problem, located in their file."""
+    located = settings.located
+    problems = [
+        ConfigProblem(
+            str(located.path) if located is not None else "environment",
+            format_loc(loc),
+            message,
+            located.line_of(loc) if located is not None else None,
+        )
+        for validate in validators
+        for loc, message in validate(settings)
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 def _anchor_paths(data: dict[str, object], base: Path) -> dict[str, object]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.config.access import AccessSettings
 from bot.config.cloud import CloudSettings
 from bot.config.execution import ExecutionSettings, RetentionSettings
 from bot.config.health import HealthSettings
+from bot.config.yaml_source import LocatedYaml
 from bot.selectors import cluster_matches
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -258,6 +259,16 @@ class Settings(BaseSettings):
     runbook_dirs: list[Path] = Field(default_factory=list, description="operator runbook folders")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    _located: LocatedYaml | None = PrivateAttr(None)
+
+    @property
+    def located(self) -> LocatedYaml | None:
+        """The YAML file these settings were loaded from (to locate later problems in it), if any."""
+        return self._located
+
+    @located.setter
+    def located(self, value: LocatedYaml | None) -> None:
+        self._located = value
 
     @field_validator("clusters")
     @classmethod

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.clients.kube import KubeClients
+from bot.config.loader import check_settings
 from bot.config.settings import Settings
 from bot.engine.engine import Engine
 from bot.engine.runbooks import RunbookCatalog, builtin_runbook_dir, load_catalog
 from bot.engine.workflow import RunService
+from bot.health.checks import HEALTH_CHECKS
 from bot.steps.registry import StepRegistry, default_registry
 from bot.store import Store
 
@@ -37,12 +39,13 @@ def load_runbooks(settings: Settings, registry: StepRegistry) -> RunbookCatalog:
 
 
 def build_bot(settings: Settings, registry: StepRegistry | None = None, *, migrate: bool = True) -> Bot:
-    """Build the core; raises ConfigError when runbooks or the store are invalid.
+    """Build the core; raises ConfigError when settings the registries validate, runbooks or the store are invalid.
 
     Building recovers nothing: runs of other processes are settled only by a serving replica's
     periodic recovery, and only once their owner stopped heart-beating. Without ``migrate`` (as
     ``check-config`` builds it) the store's schema is left as it is.
     """
+    check_settings(settings, [HEALTH_CHECKS.settings_problems])
     registry = registry or default_registry()
     catalog = load_runbooks(settings, registry)
     store = Store.open(settings.store.url) if migrate else Store(settings.store.url)

@@ -1,26 +1,5 @@
-"""Scheduled health checks: sweeps, the alert lifecycle, digests, and one poster among replicas.
+"""Health: the checks (``bot.health.checks``) and the alerting service (``bot.health.alerting``).
 
-Same layer as ``bot.engine``: it uses the checks and snapshot of ``bot.steps``, the clients and
-the store, and talks to a chat surface only through ``AlertPoster`` (``bot.slack.alerts``
-implements it for Slack).
+Two layers, deliberately not imported from here: the checks sit below ``bot.steps`` (the
+``health`` runbook uses them), the alerting service above it, beside ``bot.engine``.
 """
-
-from bot.health.actions import AlertActions
-from bot.health.lifecycle import AlertLifecycle, alert_channel
-from bot.health.ports import AlertPoster, AlwaysLeader, Leadership, MessageRef, PostError
-from bot.health.service import HealthService
-from bot.health.sweep import ClusterSweep, Sweeper
-
-__all__ = [
-    "AlertActions",
-    "AlertLifecycle",
-    "AlertPoster",
-    "AlwaysLeader",
-    "ClusterSweep",
-    "HealthService",
-    "Leadership",
-    "MessageRef",
-    "PostError",
-    "Sweeper",
-    "alert_channel",
-]

@@ -1,4 +1,4 @@
-"""Alerts and digests in Slack: the poster behind ``bot.health``, and the alert buttons.
+"""Alerts and digests in Slack: the poster behind ``bot.health.alerting``, and the alert buttons.
 
 Buttons: ``rb_alert_ack``, ``rb_alert_silence_{1h,4h,24h}``, ``rb_alert_run_<i>``. Ack and
 Silence change the stored alert and re-render its message. A runbook button starts the command
@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from bot.engine.bootstrap import Bot
 from bot.engine.identity import IdentityMapper
 from bot.errors import UserError
-from bot.health import AlertActions, HealthService, MessageRef, PostError
+from bot.health.alerting import AlertActions, HealthService, MessageRef, PostError
 from bot.model import Requester
 from bot.slack.messages import RunMessages
 from bot.slack.writer import SlackWriter

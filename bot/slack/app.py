@@ -15,7 +15,7 @@ from bot.engine.bootstrap import Bot
 from bot.engine.engine import error_report, new_ref
 from bot.engine.identity import IdentityMapper
 from bot.errors import UserError
-from bot.health.ports import PostError
+from bot.health.alerting.ports import PostError
 from bot.metrics import COMMANDS, RUN_SECONDS
 from bot.report import Report
 from bot.slack.alerts import register_alert_interactions

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from bot.health.ports import MessageRef, PostError
+from bot.health.alerting.ports import MessageRef, PostError
 from bot.report import Report
 from bot.slack.writer import SlackWriter
 from bot.store import AuditEvent, RunRecord, Store

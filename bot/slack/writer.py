@@ -13,7 +13,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.health.ports import MessageRef, PostError
+from bot.health.alerting.ports import MessageRef, PostError
 from bot.report import Report
 from bot.slack.blocks import report_blocks, report_fallback_text
 

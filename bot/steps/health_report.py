@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.config.health import ChecksSettings
+from bot.health.checks import (
+    HEALTH_CHECKS,
+    CheckRegistry,
+    backup_status,
+    digest_report,
+    evaluate,
+    glance,
+    take_snapshot,
+)
 from bot.model import Permission
 from bot.report import Report
 from bot.steps.base import Step, StepContext, StepPlan
-from bot.steps.health_backups import backup_status
-from bot.steps.health_checks import evaluate
-from bot.steps.health_digest import digest_report, glance
-from bot.steps.health_snapshot import take_snapshot
 from bot.steps.kube_read import NoParams
 
 RUNS_WINDOW = timedelta(hours=24)
@@ -28,6 +32,9 @@ class HealthReport(Step[NoParams]):
     name = "kubernetes.health"
     Params = NoParams
     summary = "on-demand health digest"
+
+    def __init__(self, checks: CheckRegistry = HEALTH_CHECKS) -> None:
+        self.checks = checks
 
     def static_permissions(self, params: NoParams | None) -> list[Permission]:
         return [
@@ -46,8 +53,8 @@ class HealthReport(Step[NoParams]):
 
     def run(self, ctx: StepContext, params: NoParams) -> Report:
         now = datetime.now(UTC)
-        checks = ctx.settings.health.checks if ctx.settings is not None else ChecksSettings()
-        snap = take_snapshot(ctx.kube, now)
+        checks = self.checks.configure(ctx.settings.health.checks if ctx.settings is not None else None)
+        snap = take_snapshot(ctx.kube, now, checks.resources(), checks.keepers())
         backup = backup_status(ctx.settings, ctx.store, ctx.cluster) if ctx.settings is not None else None
         result = evaluate(snap, checks, now, backup)
         firing = ctx.store.open_alerts(cluster=ctx.cluster, states=("firing",)) if ctx.store else []

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.config.access import AccessSettings
+from bot.kube_facts import age
 from bot.model import Permission
 from bot.report import Report
 from bot.steps.base import Step, StepContext, StepPlan
-from bot.steps.facts import age
 
 
 class LimitParams(BaseModel):

@@ -8,10 +8,10 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ConfigDict
 
 from bot.errors import PermanentError, UserError
+from bot.kube_facts import pod_status
 from bot.model import ObjectRef, Permission
 from bot.report import Report, Tone
 from bot.steps.base import Step, StepContext, StepPlan
-from bot.steps.facts import pod_status
 
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.kube_facts import age, node_state, parse_time, pod_is_healthy, pod_restarts, pod_status, workload_shortfall
 from bot.model import Permission
 from bot.report import Report, Tone
 from bot.steps.base import Step, StepContext, StepPlan
-from bot.steps.facts import age, node_state, parse_time, pod_is_healthy, pod_restarts, pod_status, workload_shortfall
 
 MAX_ROWS = 200
 

@@ -15,7 +15,7 @@ from kubernetes import client
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import Block
 
-from bot.health import HealthService
+from bot.health.alerting import HealthService
 from bot.slack.alerts import runbook_exists
 from bot.slack.writer import SlackWriter
 from tests.harness.bot_server import BOT_TOKEN, BotServer

@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 
 from bot.config.settings import Settings
 from bot.engine.bootstrap import Bot, build_bot
-from bot.health import HealthService, Leadership
+from bot.health.alerting import HealthService, Leadership
 from bot.slack.alerts import runbook_exists
 from bot.slack.writer import SlackWriter
 from tests.harness.bot_server import BOT_TOKEN

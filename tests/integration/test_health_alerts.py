@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 from slack_sdk.models.blocks import Block
 
-from bot.health.ports import AlwaysLeader
+from bot.health.alerting.ports import AlwaysLeader
 from tests.harness.control_plane import ControlPlane
 from tests.harness.health_setup import ALERTS, MovableClock, alert_posts, health_settings, make_ready, replica
 from tests.harness.kwok_nodes import create_node, unique_name

@@ -12,7 +12,7 @@ from cryptography import x509
 from kubernetes import client
 from slack_sdk.models.blocks import Block
 
-from bot.health.digest import due_fire_time, next_fire_time
+from bot.health.alerting.digest import due_fire_time, next_fire_time
 from bot.model import Requester
 from bot.store import BackupRecord, RunRecord
 from tests.harness.control_plane import ControlPlane

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.steps.facts import age, node_state, pod_is_healthy, pod_status, workload_shortfall
+from bot.kube_facts import age, node_state, pod_is_healthy, pod_status, workload_shortfall
 
 
 def node(ready: str = "True", unschedulable: bool = False, **labels: str) -> dict:  # type: ignore[type-arg]

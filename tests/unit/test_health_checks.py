@@ -6,17 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.clients.certs import CertificateInfo
-from bot.config.health import ChecksSettings
-from bot.steps.health_checks import BackupStatus, Finding, evaluate
-from bot.steps.health_snapshot import (
-    ClusterSnapshot,
-    hpa_facts,
-    job_facts,
-    node_facts,
-    pdb_facts,
-    pod_facts,
-    workload_facts,
-)
+from bot.health.checks import HEALTH_CHECKS, BackupStatus, ClusterSnapshot, Finding, evaluate
+from bot.health.checks.facts import hpa_facts, job_facts, node_facts, pdb_facts, pod_facts, workload_facts
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -92,7 +83,7 @@ def by_check(findings: list[Finding]) -> dict[str, list[Finding]]:
 
 
 def test_not_ready_node_is_found_with_its_transition_time_and_drain_first() -> None:
-    result = evaluate(snapshot(nodes=[node("n1"), node("n2", ready=False)]), ChecksSettings(), NOW)
+    result = evaluate(snapshot(nodes=[node("n1"), node("n2", ready=False)]), HEALTH_CHECKS.configure(), NOW)
     (f,) = by_check(result.findings)["node_not_ready"]
     assert f.subject == "node/n2" and "NotReady" in f.summary and f.severity == "warning"
     assert f.since == NOW - timedelta(minutes=20)
@@ -101,7 +92,9 @@ def test_not_ready_node_is_found_with_its_transition_time_and_drain_first() -> N
 
 
 def test_a_cordoned_not_ready_node_is_maintenance_not_an_outage() -> None:
-    found = by_check(evaluate(snapshot(nodes=[node("n2", ready=False, cordoned=True)]), ChecksSettings(), NOW).findings)
+    found = by_check(
+        evaluate(snapshot(nodes=[node("n2", ready=False, cordoned=True)]), HEALTH_CHECKS.configure(), NOW).findings
+    )
     assert "node_not_ready" not in found
     (cordoned,) = found["node_cordoned"]
     assert cordoned.since == NOW - timedelta(hours=30) and cordoned.actions[0].command == "uncordon n2 --cluster prod"
@@ -109,7 +102,9 @@ def test_a_cordoned_not_ready_node_is_maintenance_not_an_outage() -> None:
 
 def test_pressure_conditions_are_reported_with_their_start() -> None:
     found = by_check(
-        evaluate(snapshot(nodes=[node("n1", MemoryPressure=True, DiskPressure=True)]), ChecksSettings(), NOW).findings
+        evaluate(
+            snapshot(nodes=[node("n1", MemoryPressure=True, DiskPressure=True)]), HEALTH_CHECKS.configure(), NOW
+        ).findings
     )
     (f,) = found["node_pressure"]
     assert "DiskPressure" in f.summary and "MemoryPressure" in f.summary and f.severity == "info"
@@ -118,7 +113,7 @@ def test_pressure_conditions_are_reported_with_their_start() -> None:
 def test_crash_looping_pods_are_one_alert_per_workload() -> None:
     pods = [pod(f"web-abc12-{i}", ready=False, waiting="CrashLoopBackOff") for i in range(30)]
     pods.append(pod("solo", ready=False, waiting="CrashLoopBackOff", owner=None))
-    found = by_check(evaluate(snapshot(pods=pods), ChecksSettings(), NOW).findings)["pod_crash_looping"]
+    found = by_check(evaluate(snapshot(pods=pods), HEALTH_CHECKS.configure(), NOW).findings)["pod_crash_looping"]
     assert sorted(f.subject for f in found) == ["deployment/app/web", "pod/app/solo"]
     web = next(f for f in found if f.subject == "deployment/app/web")
     assert "30 pods crash-looping" in web.summary and len(web.details) == 5
@@ -132,7 +127,7 @@ def test_waiting_and_pending_pods() -> None:
         pod("starting", ready=False, waiting="ContainerCreating", phase="Pending", owner=("DaemonSet", "agent")),
         pod("unsched", phase="Pending", owner=("Job", "nightly"), created=timedelta(minutes=40)),
     ]
-    found = by_check(evaluate(snapshot(pods=pods), ChecksSettings(), NOW).findings)
+    found = by_check(evaluate(snapshot(pods=pods), HEALTH_CHECKS.configure(), NOW).findings)
     assert {f.subject for f in found["container_waiting"]} == {"deployment/app/web", "statefulset/app/db"}
     pending = {f.subject: f for f in found["pod_pending"]}
     assert set(pending) == {"daemonset/app/agent", "job/app/nightly"}
@@ -187,7 +182,7 @@ def test_workloads_hpas_jobs() -> None:
         hpas=[hpa, pinned],
         jobs=[job, done],
     )
-    found = by_check(evaluate(snap, ChecksSettings(), NOW).findings)
+    found = by_check(evaluate(snap, HEALTH_CHECKS.configure(), NOW).findings)
     assert [f.summary for f in found["replicas_mismatch"]] == ["deployment/api in app: 1/3 replicas ready"]
     assert [f.subject for f in found["daemonset_not_scheduled"]] == ["daemonset/kube-system/agent"]
     (maxed,) = found["hpa_maxed_out"]
@@ -221,7 +216,7 @@ def test_pdbs_blocking_and_overlapping() -> None:
         pdb("front", {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]}),
         pdb("frozen", {"matchLabels": {"app": "other"}}, allowed=0, expected=1),
     ]
-    found = by_check(evaluate(snapshot(pods=pods, pdbs=pdbs), ChecksSettings(), NOW).findings)
+    found = by_check(evaluate(snapshot(pods=pods, pdbs=pdbs), HEALTH_CHECKS.configure(), NOW).findings)
     (blocking,) = found["pdb_blocking"]
     assert blocking.subject == "pdb/app/frozen" and blocking.since == NOW - timedelta(hours=2)
     (overlap,) = found["pod_multiple_pdbs"]
@@ -238,7 +233,7 @@ def test_control_plane_quorum_and_even_members() -> None:
         pod(f"etcd-cp{i}", "kube-system", owner=("Node", f"cp{i}"), labels={"component": "etcd"}, ready=i == 1)
         for i in (1, 2, 3, 4)
     ]
-    found = by_check(evaluate(snapshot(nodes=nodes, pods=etcd), ChecksSettings(), NOW).findings)
+    found = by_check(evaluate(snapshot(nodes=nodes, pods=etcd), HEALTH_CHECKS.configure(), NOW).findings)
     quorum = {f.subject: f for f in found["control_plane_quorum"]}
     assert quorum["control-plane/control-plane"].summary.startswith("1 of 3 control-plane nodes healthy")
     assert quorum["control-plane/etcd"].severity == "critical"
@@ -253,7 +248,7 @@ def test_certificates_warn_then_critical() -> None:
         CertificateInfo("kubeconfig client certificate", "admin", NOW + timedelta(hours=12)),
         CertificateInfo("kubeconfig client certificate", "other", NOW + timedelta(days=60)),
     ]
-    found = {f.subject: f for f in evaluate(snap, ChecksSettings(), NOW).findings}
+    found = {f.subject: f for f in evaluate(snap, HEALTH_CHECKS.configure(), NOW).findings}
     assert set(found) == {"certificate/serving/kube-apiserver", "certificate/client/admin"}
     assert found["certificate/serving/kube-apiserver"].severity == "warning"
     assert (
@@ -263,7 +258,7 @@ def test_certificates_warn_then_critical() -> None:
 
 
 def test_backup_age() -> None:
-    cfg = ChecksSettings()
+    cfg = HEALTH_CHECKS.configure()
     fresh = BackupStatus(NOW - timedelta(hours=3), "store", timedelta(hours=26))
     stale = BackupStatus(NOW - timedelta(hours=30), "store", timedelta(hours=26))
     none = BackupStatus(None, "store", timedelta(hours=26))
@@ -278,16 +273,14 @@ def test_backup_age() -> None:
 def test_checks_needing_an_unreadable_resource_are_skipped_not_cleared() -> None:
     snap = snapshot(nodes=[node("n2", ready=False)])
     snap.errors["poddisruptionbudgets"] = "forbidden: the bot may not list it"
-    result = evaluate(snap, ChecksSettings(), NOW)
+    result = evaluate(snap, HEALTH_CHECKS.configure(), NOW)
     assert "pdb_blocking" not in result.evaluated and "pod_multiple_pdbs" not in result.evaluated
     assert "forbidden" in result.skipped["pdb_blocking"]
     assert "node_not_ready" in result.evaluated
 
 
 def test_disabled_checks_and_severity_overrides() -> None:
-    cfg = ChecksSettings.model_validate(
-        {"node_not_ready": {"severity": "critical"}, "node_pressure": {"enabled": False}}
-    )
+    cfg = HEALTH_CHECKS.configure({"node_not_ready": {"severity": "critical"}, "node_pressure": {"enabled": False}})
     assert cfg.node_not_ready.duration == timedelta(minutes=15), "a partial override keeps the other defaults"
     result = evaluate(snapshot(nodes=[node("n2", ready=False, MemoryPressure=True)]), cfg, NOW)
     assert [(f.check, f.severity) for f in result.findings] == [("node_not_ready", "critical")]
@@ -298,7 +291,7 @@ def test_the_cyclic_gc_pause_nests_across_threads_and_restores_the_state() -> No
     import gc
     import threading
 
-    from bot.steps.health_snapshot import cyclic_gc_paused
+    from bot.health.checks.snapshot import cyclic_gc_paused
 
     assert gc.isenabled()
     inner_entered, release = threading.Event(), threading.Event()

@@ -11,17 +11,19 @@ from bot.config import load_settings
 from bot.config.health import HealthSettings
 from bot.config.settings import Settings
 from bot.errors import ConfigError
-from bot.health.digest import due_fire_time, next_fire_time
-from bot.health.lifecycle import alert_channel
+from bot.health.alerting.digest import due_fire_time, next_fire_time
+from bot.health.alerting.lifecycle import alert_channel
+from bot.health.checks import HEALTH_CHECKS
 
 
 def test_defaults_follow_the_mixin_and_partial_overrides_keep_them() -> None:
     h = HealthSettings.model_validate({"checks": {"node_pressure": {"duration": "5m"}}})
-    assert h.checks.node_not_ready.duration == timedelta(minutes=15)
-    assert h.checks.node_pressure.duration == timedelta(minutes=5) and h.checks.node_pressure.severity == "info"
-    assert h.checks.container_waiting.duration == timedelta(hours=1)
-    assert h.checks.control_plane_quorum.severity == "critical"
-    assert h.checks.certificate_expiry.warn_before == timedelta(days=7)
+    checks = HEALTH_CHECKS.configure(h.checks)
+    assert checks.node_not_ready.duration == timedelta(minutes=15)
+    assert checks.node_pressure.duration == timedelta(minutes=5) and checks.node_pressure.severity == "info"
+    assert checks.container_waiting.duration == timedelta(hours=1)
+    assert checks.control_plane_quorum.severity == "critical"
+    assert checks.certificate_expiry.warn_before == timedelta(days=7)
 
 
 def settings(**health: object) -> Settings:
@@ -88,7 +90,7 @@ def test_invalid_health_settings_are_located(tmp_path: Path, yaml_text: str, whe
     cfg = tmp_path / "c.yaml"
     cfg.write_text("clusters:\n  prod: {}\n" + yaml_text)
     with pytest.raises(ConfigError) as err:
-        load_settings(cfg)
+        load_settings(cfg, [HEALTH_CHECKS.settings_problems])
     problems = [p for p in err.value.problems if message in p.message]
     assert problems, err.value.problems
     assert problems[0].location == where

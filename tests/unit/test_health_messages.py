@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from slack_sdk.models.blocks import Block
 
-from bot.health.alert_messages import alert_report
+from bot.health.alerting.alert_messages import alert_report
+from bot.health.checks.digest import ClusterGlance, digest_report
+from bot.health.checks.findings import BackupStatus
 from bot.slack.blocks import MAX_BLOCKS, MAX_TEXT, report_blocks
-from bot.steps.health_digest import ClusterGlance, digest_report
-from bot.steps.health_findings import BackupStatus
 from bot.store import AlertRecord, RunRecord
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)

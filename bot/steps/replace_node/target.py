@@ -20,8 +20,8 @@ from kubernetes.client.exceptions import ApiException
 
 from bot.cloud import InstanceRef, NodeGroup, NodeGroups, parse_provider_id
 from bot.errors import PermanentError, UserError
+from bot.kube_facts import Obj, node_state
 from bot.steps.base import StepContext
-from bot.steps.facts import Obj, node_state
 from bot.steps.replace_node.claims import refuse_if_claimed
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from bot.clients.watch import ListWatch, Obj
 from bot.cloud import InstanceRef, NodeGroup, parse_provider_id
 from bot.errors import AbortedError, PermanentError, UserError
+from bot.kube_facts import node_state
 from bot.steps.base import StepContext
-from bot.steps.facts import node_state
 from bot.steps.replace_node.records import ReplacementRecord
 from bot.steps.replace_node.target import cloud_groups, node_in_group
 

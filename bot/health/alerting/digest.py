@@ -13,11 +13,10 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.config.health import DigestSettings
 from bot.config.settings import Settings
-from bot.health.sweep import ClusterSweep
+from bot.health.alerting.sweep import ClusterSweep
+from bot.health.checks import backup_status, digest_report
 from bot.report import Report
 from bot.selectors import cluster_matches
-from bot.steps.health_backups import backup_status
-from bot.steps.health_digest import digest_report
 from bot.store import Store
 
 #: Looking back this far for "runs since the last digest" when there was none before.

@@ -11,32 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.durations import human_duration
+from bot.health.checks import HEALTH_CHECKS, CheckRegistry, Finding
 from bot.report import Action, Report, Tone
-from bot.steps.health_checks import WHY, Finding
 from bot.store import AlertRecord
 
 SILENCES: dict[str, timedelta] = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "24h": timedelta(hours=24)}
 MAX_RUN_BUTTONS = 3
 TONE = {"info": Tone.INFO, "warning": Tone.WARN, "critical": Tone.ERROR}
-CHECK_TITLES: dict[str, str] = {
-    "node_not_ready": "Node NotReady",
-    "node_pressure": "Node under pressure",
-    "node_cordoned": "Node cordoned for long",
-    "pod_crash_looping": "Pods crash-looping",
-    "container_waiting": "Containers waiting",
-    "pod_pending": "Pods pending",
-    "replicas_mismatch": "Replicas missing",
-    "daemonset_not_scheduled": "DaemonSet not scheduled",
-    "hpa_maxed_out": "HPA at its maximum",
-    "pdb_blocking": "PDB blocks disruptions",
-    "pod_multiple_pdbs": "Pods under two PDBs",
-    "job_failed": "Job failed",
-    "control_plane_quorum": "Control-plane quorum at risk",
-    "control_plane_even_members": "Even number of control-plane members",
-    "certificate_expiry": "Certificate expiring",
-    "etcd_backup_age": "etcd backup overdue",
-    "cluster_unreachable": "Cluster unreachable",
-}
 RunbookExists = Callable[[str], bool]
 
 
@@ -56,16 +37,18 @@ def offered_runs(a: AlertRecord, runbook_exists: RunbookExists) -> list[tuple[in
     return found[:MAX_RUN_BUTTONS]
 
 
-def title_of(a: AlertRecord) -> str:
+def title_of(a: AlertRecord, checks: CheckRegistry = HEALTH_CHECKS) -> str:
     """``Node NotReady: node/node-7 on prod``."""
-    return f"{CHECK_TITLES.get(a.check_name, a.check_name)}: {a.subject} on {a.cluster}"
+    return f"{checks.title(a.check_name)}: {a.subject} on {a.cluster}"
 
 
-def alert_report(a: AlertRecord, now: datetime, runbook_exists: RunbookExists) -> Report:
+def alert_report(
+    a: AlertRecord, now: datetime, runbook_exists: RunbookExists, *, checks: CheckRegistry = HEALTH_CHECKS
+) -> Report:
     """The message of an alert in its current state (firing, acked, silenced or resolved)."""
     resolved = a.state == "resolved"
     report = Report(
-        title=("Resolved: " if resolved else f"[{a.severity}] ") + title_of(a),
+        title=("Resolved: " if resolved else f"[{a.severity}] ") + title_of(a, checks),
         tone=Tone.OK if resolved else TONE.get(a.severity, Tone.WARN),
         summary=a.summary,
     )
@@ -77,7 +60,7 @@ def alert_report(a: AlertRecord, now: datetime, runbook_exists: RunbookExists) -
         ("Severity", a.severity),
         ("State", _state_text(a, now)),
     ]
-    report.section("Why it matters").lines = [WHY.get(a.check_name, "")]
+    report.section("Why it matters").lines = [checks.why(a.check_name)]
     lines = list(a.details.get("lines") or [])
     if lines:
         report.section("Details").lines = lines

@@ -23,12 +23,13 @@ from bot.clients.kube import KubeClients
 from bot.clients.lease import LeaderElector, LeaseLock, default_identity, default_namespace
 from bot.config.health import DigestSettings
 from bot.config.settings import Settings
-from bot.health.actions import AlertActions
-from bot.health.alert_messages import RunbookExists
-from bot.health.digest import compose_digest, digest_trigger, due_fire_time
-from bot.health.lifecycle import AlertLifecycle
-from bot.health.ports import AlertPoster, Leadership, MessageRef, PostError
-from bot.health.sweep import ClusterSweep, Sweeper
+from bot.health.alerting.actions import AlertActions
+from bot.health.alerting.alert_messages import RunbookExists
+from bot.health.alerting.digest import compose_digest, digest_trigger, due_fire_time
+from bot.health.alerting.lifecycle import AlertLifecycle
+from bot.health.alerting.ports import AlertPoster, Leadership, MessageRef, PostError
+from bot.health.alerting.sweep import ClusterSweep, Sweeper
+from bot.health.checks import HEALTH_CHECKS, CheckRegistry
 from bot.metrics import HEALTH_LEADER
 from bot.store import Store, utc_now
 
@@ -49,6 +50,7 @@ class HealthService:
         clock: Callable[[], datetime] = utc_now,
         identity: str | None = None,
         leadership: Leadership | None = None,
+        checks: CheckRegistry = HEALTH_CHECKS,
     ) -> None:
         self.settings = settings
         self.kube = kube
@@ -56,9 +58,11 @@ class HealthService:
         self.poster = poster
         self.clock = clock
         self.identity = identity or settings.health.leader_election.identity or default_identity()
-        self.sweeper = Sweeper(settings, kube, store, clock=clock)
-        self.lifecycle = AlertLifecycle(settings, store, poster, runbook_exists, identity=self.identity, clock=clock)
-        self.actions = AlertActions(store, poster, runbook_exists, clock=clock)
+        self.sweeper = Sweeper(settings, kube, store, clock=clock, checks=checks)
+        self.lifecycle = AlertLifecycle(
+            settings, store, poster, runbook_exists, identity=self.identity, clock=clock, checks=checks
+        )
+        self.actions = AlertActions(store, poster, runbook_exists, clock=clock, checks=checks)
         self.leadership = leadership
         self.elector: LeaderElector | None = None
         self.scheduler: BackgroundScheduler | None = None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.config.settings import Settings
-from bot.health.alert_messages import (
+from bot.health.alerting.alert_messages import (
     RunbookExists,
     alert_report,
     escalation_text,
@@ -30,10 +30,9 @@ from bot.health.alert_messages import (
     reminder_text,
     resolved_text,
 )
-from bot.health.ports import AlertPoster, MessageRef, PostError
+from bot.health.alerting.ports import AlertPoster, MessageRef, PostError
+from bot.health.checks import HEALTH_CHECKS, SEVERITY_RANK, CheckRegistry, ChecksConfig, Evaluation, Finding
 from bot.metrics import ALERT_EVENTS
-from bot.steps.health_checks import Evaluation, Finding
-from bot.steps.health_digest import SEVERITY_RANK
 from bot.store import AlertRecord, Store
 
 log = logging.getLogger("bot.health")
@@ -49,6 +48,14 @@ def alert_channel(settings: Settings, cluster: str, severity: str) -> str | None
             return route.channel
     channels = settings.clusters[cluster].channels if cluster in settings.clusters else []
     return channels[0] if channels else None
+
+
+def _enabled(checks: ChecksConfig, name: str) -> bool:
+    """False for a check turned off (or no longer known): its open alerts are closed."""
+    try:
+        return checks.get(name).enabled
+    except KeyError:
+        return False
 
 
 @dataclass
@@ -74,6 +81,7 @@ class AlertLifecycle:
         identity: str = "bot",
         clock: Callable[[], datetime],
         retry_post: timedelta = timedelta(minutes=2),
+        checks: CheckRegistry = HEALTH_CHECKS,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -82,10 +90,12 @@ class AlertLifecycle:
         self.identity = identity
         self.clock = clock
         self.retry_post = retry_post
+        self.checks = checks
 
     def apply(self, cluster: str, evaluation: Evaluation) -> LifecycleCounts:
         """Update the alerts of ``cluster`` with one sweep's evaluation."""
         now = self.clock()
+        checks = self.checks.configure(self.settings.health.checks)
         counts = LifecycleCounts()
         open_alerts = {a.key: a for a in self.store.open_alerts(cluster=cluster)}
         seen: set[str] = set()
@@ -104,19 +114,12 @@ class AlertLifecycle:
                 escalated = self._refresh(alert, f, now)
                 if escalated and alert.state == "firing":
                     self._escalate(alert)
-            self._advance(alert, now, counts)
+            self._advance(alert, now, counts, checks)
         for key, alert in open_alerts.items():
-            gone = alert.check_name in evaluation.evaluated or not self._check_enabled(alert.check_name)
+            gone = alert.check_name in evaluation.evaluated or not _enabled(checks, alert.check_name)
             if key not in seen and gone and self._resolve(alert, now):
                 counts.resolved += 1
         return counts
-
-    def _check_enabled(self, name: str) -> bool:
-        """False for a check turned off (or no longer known): its open alerts are closed."""
-        try:
-            return self.settings.health.checks.get(name).enabled
-        except KeyError:
-            return False
 
     # -- steps ------------------------------------------------------------------------------------
     def _open(self, cluster: str, key: str, f: Finding, now: datetime) -> AlertRecord | None:
@@ -151,8 +154,8 @@ class AlertLifecycle:
         alert.last_seen, alert.summary, alert.details, alert.severity = now, f.summary, details, f.severity
         return escalated
 
-    def _advance(self, alert: AlertRecord, now: datetime, counts: LifecycleCounts) -> None:
-        duration = self.settings.health.checks.get(alert.check_name).duration
+    def _advance(self, alert: AlertRecord, now: datetime, counts: LifecycleCounts, checks: ChecksConfig) -> None:
+        duration = checks.get(alert.check_name).duration
         if alert.state == "pending":
             if now - alert.since >= duration and self._fire(alert, now):
                 counts.fired += 1
@@ -190,7 +193,7 @@ class AlertLifecycle:
         if self.poster is None:
             return
         try:
-            ref = self.poster.post(channel, alert_report(alert, now, self.runbook_exists))
+            ref = self.poster.post(channel, alert_report(alert, now, self.runbook_exists, checks=self.checks))
         except PostError as exc:
             log.warning("cannot post an alert; will retry", extra={"alert": alert.id, "error": exc.reason})
             return
@@ -253,7 +256,7 @@ class AlertLifecycle:
             return
         ref = MessageRef(alert.channel, alert.message_ts)
         try:
-            self.poster.update(ref, alert_report(alert, now, self.runbook_exists))
+            self.poster.update(ref, alert_report(alert, now, self.runbook_exists, checks=self.checks))
             self.poster.reply(ref, text, broadcast=broadcast)
         except PostError as exc:
             log.warning("cannot update an alert message", extra={"alert": alert.id, "error": exc.reason})

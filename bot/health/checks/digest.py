@@ -1,6 +1,6 @@
 """The health digest as a Report: clusters at a glance, firing alerts, recent runs, backups.
 
-Shared by the scheduled digest (``bot.health``) and the on-demand ``health`` runbook, so both
+Shared by the scheduled digest (``bot.health.alerting``) and the on-demand ``health`` runbook, so both
 tell the same story. Long lists stop at a fixed length with "… and N more", which also keeps
 the Slack message within Block Kit's limits.
 """
@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.durations import ago, human_duration
+from bot.health.checks.findings import SEVERITY_RANK, BackupStatus, Evaluation, Finding
+from bot.health.checks.snapshot import ClusterSnapshot
 from bot.report import Report, Tone
-from bot.steps.health_findings import BackupStatus, Evaluation, Finding
-from bot.steps.health_snapshot import ClusterSnapshot
 from bot.store import AlertRecord, RunRecord
 
 MAX_LINES = 15
 MAX_RUNS = 15
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 @dataclass
@@ -67,7 +66,7 @@ def glance(snap: ClusterSnapshot, evaluation: Evaluation) -> ClusterGlance:
         pods=len(snap.pods),
         unhealthy_pods=sum(1 for p in snap.pods if not p.healthy),
         findings=Counter(f.severity for f in evaluation.findings),
-        unread=sorted(r for r in snap.errors if r != "certificates" or snap.errors[r] != "not read"),
+        unread=sorted(snap.errors),
     )
 
 

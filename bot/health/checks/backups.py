@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.config.settings import Settings
-from bot.steps.health_findings import BackupStatus
+from bot.health.checks.etcd_backup_age import ETCD_BACKUP_AGE
+from bot.health.checks.findings import BackupStatus
 from bot.store import Store
 
 
@@ -20,7 +21,8 @@ def backup_status(settings: Settings, store: Store | None, cluster: str) -> Back
     cfg = settings.health.backups.get(cluster)
     if cfg is None:
         return None
-    max_age = cfg.max_age or settings.health.checks.etcd_backup_age.max_age
+    override = settings.health.checks.get(ETCD_BACKUP_AGE.name)
+    max_age = cfg.max_age or ETCD_BACKUP_AGE.configure(override.fields() if override else None).max_age
     if cfg.source == "store":
         rec = store.last_backup(cluster) if store is not None else None
         return BackupStatus(rec.finished_at if rec else None, "backups recorded in the bot's store", max_age)

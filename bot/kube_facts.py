@@ -1,6 +1,7 @@
 """Facts read off raw Kubernetes objects (plain JSON dicts): node readiness, pod trouble.
 
-Shared by the read-only runbooks and, later, the health checks, so both tell the same story.
+Below every layer that reads the cluster: the read-only runbooks (``bot.steps``) and the health
+checks (``bot.health.checks``) both use it, so both tell the same story.
 """
 
 from __future__ import annotations

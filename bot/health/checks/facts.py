@@ -1,45 +1,19 @@
-"""One sweep of a cluster: one paginated list per resource type, reduced to what the checks need.
+"""What a sweep keeps of each Kubernetes object: small records, cut from the raw JSON at once.
 
-Pages are read as raw JSON (no generated model classes) and each object is cut down to a small
-record at once, so a sweep of 30,000 pods never holds more than one page of full objects.
-Every check evaluates the same snapshot. A resource the bot may not list is recorded in
-``errors``; the checks that need it are skipped for this sweep (and their alerts left as they
-are), never evaluated against missing data.
+Shared by every check and by the digest's glance, so a page of 500 full objects is dropped as
+soon as it is read. A check that needs something these records do not carry keeps its own
+record (``Check.keeps``) instead of growing them.
 """
 
 from __future__ import annotations
 
-import gc
-import logging
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
+from bot.kube_facts import Obj, condition_since, controller_workload, node_state, parse_time, pod_status
 
-from bot.clients.certs import CertificateInfo, cluster_certificates
-from bot.clients.kube import KubeAccess
-from bot.errors import TemporaryError
-from bot.steps.facts import Obj, condition_since, controller_workload, node_state, parse_time, pod_status
-
-log = logging.getLogger("bot.health")
-RESOURCES = (
-    "nodes",
-    "pods",
-    "deployments",
-    "statefulsets",
-    "daemonsets",
-    "horizontalpodautoscalers",
-    "poddisruptionbudgets",
-    "jobs",
-    "certificates",
-)
 CONTROL_PLANE_ROLES = ("control-plane", "master")
 #: Waiting reasons that are normal while a container starts.
 STARTING = frozenset({"ContainerCreating", "PodInitializing"})
@@ -130,59 +104,6 @@ class JobFacts:
     failed_since: datetime | None
     reason: str
     owner: str | None
-
-
-@dataclass
-class ClusterSnapshot:
-    """Everything one sweep read from one cluster."""
-
-    cluster: str
-    taken_at: datetime
-    nodes: list[NodeFacts] = field(default_factory=list)
-    pods: list[PodFacts] = field(default_factory=list)
-    workloads: list[WorkloadFacts] = field(default_factory=list)
-    hpas: list[HpaFacts] = field(default_factory=list)
-    pdbs: list[PdbFacts] = field(default_factory=list)
-    jobs: list[JobFacts] = field(default_factory=list)
-    certificates: list[CertificateInfo] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def has(self, *resources: str) -> bool:
-        """True when every one of ``resources`` was read in this sweep."""
-        return not any(r in self.errors for r in resources)
-
-
-_gc_lock = threading.Lock()
-_gc_holders = 0
-_gc_was_enabled = False
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while decoding list pages (re-entrant across threads).
-
-    A page of 500 pods decodes into ~100,000 small dicts and lists, which triggers the cyclic
-    collector over and over — and each full pass also walks every fact kept so far. Decoded JSON
-    holds no reference cycles (reference counting frees it), so pausing the collector for the
-    few seconds of a sweep loses nothing; it made a 30,000-pod sweep about 40% faster.
-    """
-    global _gc_holders, _gc_was_enabled
-    with _gc_lock:
-        if _gc_holders == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_holders += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_holders -= 1
-            if _gc_holders == 0 and _gc_was_enabled:
-                gc.enable()
-
-
-class ClusterUnreachable(TemporaryError):
-    """The cluster's API server could not be reached at all."""
 
 
 def _intern(value: str) -> str:
@@ -313,62 +234,3 @@ def job_facts(obj: Obj) -> JobFacts | None:
                 owner=owner,
             )
     return None
-
-
-def _listings(kube: KubeAccess) -> Iterator[tuple[str, Any, Callable[[Obj], Any], str]]:
-    core, apps = kube.core, kube.apps
-    yield "nodes", core.list_node, node_facts, "nodes"
-    yield "pods", core.list_pod_for_all_namespaces, pod_facts, "pods"
-    yield "deployments", apps.list_deployment_for_all_namespaces, workload_facts("Deployment"), "workloads"
-    yield "statefulsets", apps.list_stateful_set_for_all_namespaces, workload_facts("StatefulSet"), "workloads"
-    yield "daemonsets", apps.list_daemon_set_for_all_namespaces, workload_facts("DaemonSet"), "workloads"
-    autoscaling = kube.api(client.AutoscalingV2Api)
-    yield "horizontalpodautoscalers", autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces, hpa_facts, "hpas"
-    policy = kube.api(client.PolicyV1Api)
-    yield "poddisruptionbudgets", policy.list_pod_disruption_budget_for_all_namespaces, pdb_facts, "pdbs"
-    yield "jobs", kube.api(client.BatchV1Api).list_job_for_all_namespaces, job_facts, "jobs"
-
-
-def list_calls(kube: KubeAccess) -> list[tuple[str, Any]]:
-    """(resource, list call) of every resource a sweep lists — the benchmark's raw baseline."""
-    return [(name, call) for name, call, _, _ in _listings(kube)]
-
-
-def take_snapshot(
-    kube: KubeAccess, now: datetime, *, page_size: int = 500, certificates: bool = True
-) -> ClusterSnapshot:
-    """List every resource type once (paginated) and reduce it; raises ClusterUnreachable.
-
-    A resource that cannot be listed (forbidden, server error) is recorded in ``errors``.
-    """
-    snap = ClusterSnapshot(cluster=kube.cluster, taken_at=now)
-    with cyclic_gc_paused():
-        _list_all(kube, snap, page_size)
-    if certificates:
-        try:
-            snap.certificates = cluster_certificates(kube.api_client.configuration, timeout=kube.timeout)
-        except (OSError, ValueError) as exc:
-            snap.errors["certificates"] = f"cannot read certificates ({type(exc).__name__})"
-    else:
-        snap.errors["certificates"] = "not read"
-    return snap
-
-
-def _list_all(kube: KubeAccess, snap: ClusterSnapshot, page_size: int) -> None:
-    """One paginated list per resource type into ``snap`` (errors recorded; unreachable raised)."""
-    for resource, call, reduce, target in _listings(kube):
-        items: list[Any] = getattr(snap, target)
-        try:
-            for obj in kube.list_raw(call, page_size=page_size):
-                reduced = reduce(obj)
-                if reduced is not None:
-                    items.append(reduced)
-        except ApiException as exc:
-            why = "forbidden: the bot may not list it" if exc.status == 403 else f"HTTP {exc.status} {exc.reason}"
-            snap.errors[resource] = why
-            log.warning("cannot list for health checks", extra={"cluster": kube.cluster, "resource": resource})
-        except (HTTPError, OSError) as exc:
-            if resource == "nodes":
-                why = f"cannot reach the API server of {kube.cluster}: {type(exc).__name__}"
-                raise ClusterUnreachable(why) from None
-            snap.errors[resource] = f"connection failed ({type(exc).__name__})"

@@ -17,11 +17,19 @@ from datetime import datetime
 from bot.clients.kube import KubeClients
 from bot.config.settings import Settings
 from bot.errors import BotError
+from bot.health.checks import (
+    CLUSTER_UNREACHABLE,
+    HEALTH_CHECKS,
+    CheckRegistry,
+    ClusterGlance,
+    Evaluation,
+    backup_status,
+    evaluate,
+    glance,
+    take_snapshot,
+    unreachable,
+)
 from bot.metrics import HEALTH_SWEEP_SECONDS
-from bot.steps.health_backups import backup_status
-from bot.steps.health_checks import Evaluation, Finding, evaluate
-from bot.steps.health_digest import ClusterGlance, glance
-from bot.steps.health_snapshot import take_snapshot
 from bot.store import Store
 
 log = logging.getLogger("bot.health")
@@ -41,12 +49,19 @@ class Sweeper:
     """Reads clusters and evaluates the checks; knows nothing of alerts or Slack."""
 
     def __init__(
-        self, settings: Settings, kube: KubeClients, store: Store | None, *, clock: Callable[[], datetime]
+        self,
+        settings: Settings,
+        kube: KubeClients,
+        store: Store | None,
+        *,
+        clock: Callable[[], datetime],
+        checks: CheckRegistry = HEALTH_CHECKS,
     ) -> None:
         self.settings = settings
         self.kube = kube
         self.store = store
         self.clock = clock
+        self.checks = checks
 
     def sweep(self, clusters: Sequence[str] | None = None) -> list[ClusterSweep]:
         """Sweep ``clusters`` (default: all configured) concurrently; results in configuration order."""
@@ -59,20 +74,14 @@ class Sweeper:
         """Read one cluster and evaluate every check on it."""
         started = time.monotonic()
         now = self.clock()
-        checks = self.settings.health.checks
+        checks = self.checks.configure(self.settings.health.checks)
         try:
-            snap = take_snapshot(self.kube.access(cluster, None), now)
+            snap = take_snapshot(self.kube.access(cluster, None), now, checks.resources(), checks.keepers())
         except BotError as exc:
             log.warning("health sweep cannot read the cluster", extra={"cluster": cluster, "error": str(exc)})
-            result = Evaluation(evaluated={"cluster_unreachable"} if checks.cluster_unreachable.enabled else set())
-            if checks.cluster_unreachable.enabled:
-                result.findings.append(
-                    Finding("cluster_unreachable", "cluster", str(exc), checks.cluster_unreachable.severity)
-                )
+            result = unreachable(checks.of(CLUSTER_UNREACHABLE), str(exc))
             return ClusterSweep(cluster, result, ClusterGlance(cluster, error=str(exc)), time.monotonic() - started)
         result = evaluate(snap, checks, now, backup_status(self.settings, self.store, cluster))
-        if checks.cluster_unreachable.enabled:
-            result.evaluated.add("cluster_unreachable")
         seconds = time.monotonic() - started
         HEALTH_SWEEP_SECONDS.labels(cluster=cluster).observe(seconds)
         log.info(

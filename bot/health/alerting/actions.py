@@ -13,8 +13,9 @@ from datetime import datetime
 
 from bot.durations import human_duration
 from bot.errors import UserError
-from bot.health.alert_messages import SILENCES, RunbookExists, alert_report, offered_runs
-from bot.health.ports import AlertPoster, MessageRef, PostError
+from bot.health.alerting.alert_messages import SILENCES, RunbookExists, alert_report, offered_runs
+from bot.health.alerting.ports import AlertPoster, MessageRef, PostError
+from bot.health.checks import HEALTH_CHECKS, CheckRegistry
 from bot.store import AlertRecord, Store
 
 log = logging.getLogger("bot.health")
@@ -30,8 +31,10 @@ class AlertActions:
         runbook_exists: RunbookExists,
         *,
         clock: Callable[[], datetime],
+        checks: CheckRegistry = HEALTH_CHECKS,
     ) -> None:
         self.store = store
+        self.checks = checks
         self.poster = poster
         self.runbook_exists = runbook_exists
         self.clock = clock
@@ -81,7 +84,7 @@ class AlertActions:
             return
         ref = MessageRef(alert.channel, alert.message_ts)
         try:
-            self.poster.update(ref, alert_report(alert, self.clock(), self.runbook_exists))
+            self.poster.update(ref, alert_report(alert, self.clock(), self.runbook_exists, checks=self.checks))
             self.poster.reply(ref, note)
         except PostError as exc:
             log.warning("cannot update an alert message", extra={"alert": alert_id, "error": exc.reason})
