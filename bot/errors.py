@@ -6,7 +6,7 @@ BotError
  │    ├── NotFoundError a runbook, node, workload... does not exist (carries close matches)
  │    └── DeniedError   identity or authorization refused the request
  ├── ConfigError        configuration or runbook files are invalid (carries every problem found)
- └── ExecutionError     a step failed while running
+ └── ExecutionError     a step failed while running (may carry a StepAccount of done / not done)
       ├── TemporaryError  may succeed if retried later (carries a delay)
       ├── PermanentError  retrying will not help
       └── AbortedError    stopped on request (says what was done)
@@ -80,15 +80,31 @@ class ConfigError(BotError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+@dataclass(frozen=True)
+class StepAccount:
+    """A step's own account of a run that stopped part-way: what it did and what it left, one line each.
+
+    The workflow reports these instead of the step's plan line, so a drain that evicted 10 of 20
+    pods never reads "Not done: evict 20 pod(s)".
+    """
+
+    done: str
+    not_done: str
+
+
 class ExecutionError(BotError):
-    """A step failed while running."""
+    """A step failed while running; ``account`` (when set) says what the step did and did not do."""
+
+    def __init__(self, message: str = "", *, account: StepAccount | None = None) -> None:
+        super().__init__(message)
+        self.account = account
 
 
 class TemporaryError(ExecutionError):
-    """A failure that may clear if retried after ``delay`` seconds."""
+    """A failure that may clear if retried after ``delay`` seconds (bot/clients/retry.py honours it)."""
 
-    def __init__(self, message: str, *, delay: float = 1.0) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, delay: float = 1.0, account: StepAccount | None = None) -> None:
+        super().__init__(message, account=account)
         self.delay = delay
 
 

@@ -19,7 +19,7 @@ from bot.config.settings import ApprovalRule, ApproverSet, Settings
 from bot.engine.engine import Engine, PreparedRun, error_report, new_ref
 from bot.engine.identity import IdentityMapper
 from bot.engine.plans import plan_report, run_report
-from bot.errors import AbortedError, BotError, UserError
+from bot.errors import AbortedError, BotError, ExecutionError, UserError
 from bot.model import Permission, Requester
 from bot.report import Report, Tone, report_to_dict
 from bot.steps.invoke import kube_errors
@@ -452,12 +452,15 @@ class RunService:
             finally:
                 finished.set()
         except AbortedError as exc:
+            done, not_done = _accounted(done, rec.plan.get("step_lines") or [], exc)  # [issue 8: step accounts]
             outcome = f"aborted: {exc}. Done: {'; '.join(done) or 'nothing'}."
+            if not_done:
+                outcome += f" Not done: {'; '.join(not_done)}."
             self.store.transition(run_id, ["running", "aborting"], "aborted", finished_at=self.clock(), outcome=outcome)
             self.audit(rec, "bot", "aborted", outcome)
             return self.report_for(run_id)
         except BotError as exc:
-            not_done = [s for s in (rec.plan.get("step_lines") or []) if s not in done]
+            done, not_done = _accounted(done, rec.plan.get("step_lines") or [], exc)  # [issue 8: step accounts]
             outcome = f"failed: {exc}. Done: {'; '.join(done) or 'nothing'}."
             if not_done:
                 outcome += f" Not done: {'; '.join(not_done)}."
@@ -499,6 +502,18 @@ class RunService:
                 self.audit(rec, "bot", "interrupted", outcome)
                 ids.append(rec.id)
         return ids
+
+
+# [issue 8: step accounts] A step that stopped part-way may say what it did and left (ExecutionError.account);
+# that account replaces the step's plan line, so "Not done" never contradicts the step ("evict 20 pod(s)"
+# although 10 were evicted).
+def _accounted(done: list[str], step_lines: list[str], exc: BotError) -> tuple[list[str], list[str]]:
+    """The run's "Done" and "Not done" lines, with the failing step's own account when it gave one."""
+    not_done = [s for s in step_lines if s not in done]
+    account = exc.account if isinstance(exc, ExecutionError) else None
+    if account is None or not not_done:
+        return done, not_done
+    return [*done, account.done], [account.not_done, *not_done[1:]]
 
 
 def _in_set(aset: ApproverSet, actor: Requester) -> bool:

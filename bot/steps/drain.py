@@ -4,25 +4,30 @@ The node is cordoned by the step before it (``kubernetes.cordon``). Pods are fil
 does (see drain_filters); a refusal stops before the first eviction and leaves the node cordoned.
 Evictions go through policy/v1 in parallel; a 429 (a PodDisruptionBudget says no) waits for that
 PDB to allow a disruption (watched), a 500 (pod under two PDBs) fails that pod naming both, and a
-pod counts as gone when it is deleted or its UID changed.
+pod counts as gone when it is deleted or its UID changed. Other 5xx, throttling and broken connections
+are retried with backoff (bot/steps/eviction.py: an eviction is never sent twice); a drain that stops
+part-way says how many pods it evicted and which remain (bot/steps/drain_account.py).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.clients.retry import bounded_by, describe
+from bot.clients.retry import classify as fault_of
 from bot.errors import AbortedError, PermanentError
 from bot.model import ObjectRef, Permission
 from bot.report import Report, Tone
 from bot.steps.base import Step, StepContext, StepPlan
+from bot.steps.drain_account import clipped, drain_account, still_on_node
 from bot.steps.drain_filters import (
     DrainOptions,
     Obj,
@@ -32,10 +37,12 @@ from bot.steps.drain_filters import (
     pod_key,
     selector_matches,
 )
+from bot.steps.eviction import Evicted, PodEviction, disruption_budget_refusal, under_two_budgets
 from bot.steps.kube_errors import explain_api_error
 from bot.steps.pdb_gate import PdbGate, pdbs_snapshot
 from bot.steps.pod_tracker import GoneTracker
 
+log = logging.getLogger("bot.drain")
 MAX_PARALLEL = 32
 LISTED = 30
 
@@ -201,19 +208,25 @@ class EvictPods(Step[EvictParams]):
             return Report(title=f"Node {params.node} drained: nothing to evict", tone=Tone.OK)
         stop = threading.Event()
         progress = _Progress(total=len(verdicts.evict))
-        tracker = GoneTracker(ctx.kube, params.node, stop)
-        gate = PdbGate(ctx.kube, {p["metadata"]["namespace"] for p in verdicts.evict}, stop)
+        tracker: GoneTracker | None = None
+        gate: PdbGate | None = None
+
+        def wake_all() -> None:
+            for waiter in (gate, tracker):
+                if waiter is not None:
+                    waiter.wake()
 
         def watch_abort() -> None:
             while not stop.is_set():
                 if ctx.abort.wait(0.2):
                     stop.set()
-                    gate.wake()
-                    tracker.wake()
+                    wake_all()
                     return
 
-        threading.Thread(target=watch_abort, name="drain-abort", daemon=True).start()
         try:
+            tracker = GoneTracker(ctx.kube, params.node, stop)
+            gate = PdbGate(ctx.kube, {p["metadata"]["namespace"] for p in verdicts.evict}, stop)
+            threading.Thread(target=watch_abort, name="drain-abort", daemon=True).start()
             with ThreadPoolExecutor(
                 max_workers=min(MAX_PARALLEL, len(verdicts.evict)), thread_name_prefix="evict"
             ) as pool:
@@ -228,22 +241,24 @@ class EvictPods(Step[EvictParams]):
                     f.result()
         finally:
             aborted = ctx.abort.is_set()
-            stop.set()
-            gate.wake()
-            tracker.wake()
-        remaining = [pod_key(p) for p in verdicts.evict if not tracker.gone(p["metadata"]["uid"])]
+            stop.set()  # also ends the watches when setting them up failed half-way
+            wake_all()
         took = time.monotonic() - started
+        # The account: evictions counted as they were accepted; what is left from a fresh list of the node.
+        remaining, fresh = still_on_node(ctx, params.node, verdicts.evict, tracker.gone)
+        account = drain_account(params.node, progress.evicted, progress.total, remaining, fresh)
         if aborted:
             raise AbortedError(
                 f"aborted after {took:.0f}s: evicted {progress.evicted}/{progress.total} pods; "
-                f"no further evictions were made. Still on the node: {', '.join(remaining) or 'none'}. "
-                f"Node {params.node} stays cordoned."
+                f"no further evictions were made. Node {params.node} stays cordoned.",
+                account=account,
             )
         if progress.failed:
-            failures = "; ".join(f"{k}: {why}" for k, why in sorted(progress.failed.items()))
+            failures = [f"{k}: {why}" for k, why in sorted(progress.failed.items())]
             raise PermanentError(
-                f"evicted {progress.evicted}/{progress.total} pods; failed: {failures}. "
-                f"Node {params.node} stays cordoned."
+                f"evicted {progress.evicted}/{progress.total} pods; failed: {clipped(failures, 10, '; ')}. "
+                f"Node {params.node} stays cordoned.",
+                account=account,
             )
         return Report(title=f"Node {params.node} drained: evicted {progress.evicted} pods in {took:.1f}s", tone=Tone.OK)
 
@@ -258,14 +273,8 @@ class EvictPods(Step[EvictParams]):
         deadline: float,
         stop: threading.Event,
     ) -> None:
-        meta = pod["metadata"]
-        key, uid = pod_key(pod), meta["uid"]
-        body = client.V1Eviction(
-            metadata=client.V1ObjectMeta(name=meta["name"], namespace=meta["namespace"]),
-            delete_options=client.V1DeleteOptions(
-                grace_period_seconds=params.grace_period, preconditions=client.V1Preconditions(uid=uid)
-            ),
-        )
+        key, uid = pod_key(pod), pod["metadata"]["uid"]
+        eviction = PodEviction(ctx.kube, pod, params.grace_period)  # retried; never sent twice (bot/steps/eviction.py)
         while not stop.is_set():
             if time.monotonic() >= deadline:
                 with progress.lock:
@@ -273,34 +282,43 @@ class EvictPods(Step[EvictParams]):
                     progress.waiting.pop(key, None)
                 return
             try:
-                ctx.kube.core.create_namespaced_pod_eviction(
-                    meta["name"], meta["namespace"], body, _request_timeout=ctx.kube.timeout
-                )
+                with bounded_by(deadline=deadline, abort=stop):  # nested reads stop with the drain too
+                    outcome = eviction.run(deadline, stop)
             except ApiException as exc:
-                if exc.status == 429:
+                if disruption_budget_refusal(exc):  # 429: a PDB says no; wait until it allows a disruption
                     pdbs = gate.covering(pod)
                     with progress.lock:
                         progress.waiting[key] = ", ".join(f"{p['metadata']['name']}" for p in pdbs) or "(API throttle)"
                     gate.wait_for_disruption(pod, deadline)
                     continue
-                if exc.status in (404, 409):  # gone, or its UID changed (precondition): counts as gone
-                    break
+                if stop.is_set():
+                    return
                 with progress.lock:
                     progress.waiting.pop(key, None)
-                    if exc.status == 500 and "more than one" in (exc.body or ""):
+                    if under_two_budgets(exc):
                         names = ", ".join(p["metadata"]["name"] for p in gate.covering(pod))
                         progress.failed[key] = f"covered by more than one PodDisruptionBudget ({names})"
                     else:
-                        progress.failed[key] = explain_api_error(exc)
+                        retried = " (retried until the timeout)" if fault_of(exc) else ""
+                        progress.failed[key] = explain_api_error(exc) + retried
                 return
+            except Exception as exc:  # transport faults that outlasted the timeout, or a bug: this pod's failure
+                if stop.is_set():
+                    return
+                if fault_of(exc) is None:
+                    log.exception("unexpected failure evicting %s", key)
+                with progress.lock:
+                    progress.waiting.pop(key, None)
+                    progress.failed[key] = f"the API server could not be reached until the timeout ({describe(exc)})"
+                return
+            if outcome is Evicted.ACCEPTED:
+                with progress.lock:
+                    progress.evicted += 1
             break
         with progress.lock:
             progress.waiting.pop(key, None)
         if stop.is_set() and not tracker.gone(uid):
             return
-        if tracker.wait_gone(uid, deadline):
-            with progress.lock:
-                progress.evicted += 1
-        elif not stop.is_set():
+        if not tracker.wait_gone(uid, deadline) and not stop.is_set():
             with progress.lock:
                 progress.failed[key] = f"evicted but still present after {int(params.timeout.total_seconds())}s"

@@ -2,7 +2,8 @@
 
 kubectl retries a 429 every 5 seconds. Here each namespace's PDBs are watched; an eviction that
 got 429 waits until a PDB covering its pod reports ``disruptionsAllowed > 0`` (a replacement pod
-became Ready), then retries at once. A slow safety poll covers a dropped watch.
+became Ready), then retries at once. A slow safety poll covers a dropped watch; a broken watch
+reconnects with backoff and re-lists first (``RetryPolicy.keep_watching``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import time
 from typing import Any
 
 from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
 
 from bot.clients.kube import KubeAccess
+from bot.clients.retry import bounded_by
 from bot.steps.drain_filters import Obj, selector_matches
 
 log = logging.getLogger("bot.drain")
@@ -52,38 +55,47 @@ class PdbGate:
         return str(body.get("metadata", {}).get("resourceVersion", ""))
 
     def _watch(self, namespace: str, rv: str) -> None:
-        while not self._stop.is_set():
-            w = watch.Watch()
-            try:
-                for event in w.stream(
-                    self._policy.list_namespaced_pod_disruption_budget,
-                    namespace,
-                    resource_version=rv,
-                    timeout_seconds=30,
-                    _request_timeout=60,
-                ):
-                    if self._stop.is_set():
-                        break
-                    obj = self._policy.api_client.sanitize_for_serialization(event["object"])
-                    rv = obj.get("metadata", {}).get("resourceVersion", rv)
-                    key = (namespace, obj["metadata"]["name"])
-                    with self._cond:
-                        if event["type"] == "DELETED":
-                            self._pdbs.pop(key, None)
-                        else:
-                            self._pdbs[key] = obj
-                        self._cond.notify_all()
-            except Exception as exc:
-                log.info("PDB watch restarted", extra={"namespace": namespace, "error": type(exc).__name__})
-                if self._stop.wait(0.5):
-                    return
-                try:
-                    rv = self._load(namespace)
-                except Exception as again:
-                    log.info("re-list failed; retrying", extra={"error": type(again).__name__})
-                    continue
-            finally:
-                w.stop()
+        """Keep this namespace's PDBs fresh; after a broken connection, re-list first (then watch from there)
+        so a PDB that began to allow disruptions while the connection was down is seen at once."""
+        last = [rv]
+
+        def session(after_failure: bool) -> None:
+            if after_failure:
+                last[0] = self._load(namespace)
+            last[0] = self._stream(namespace, last[0])
+
+        with bounded_by(abort=self._stop):  # nested re-lists stop retrying when the drain ends
+            self._kube.retry.keep_watching(session, what=f"PDB watch in {namespace}", stop=self._stop)
+
+    def _stream(self, namespace: str, rv: str) -> str:
+        """Apply events until the server closes the window (30 s); returns the last resourceVersion."""
+        w = watch.Watch()
+        try:
+            for event in w.stream(
+                self._policy.list_namespaced_pod_disruption_budget,
+                namespace,
+                resource_version=rv,
+                timeout_seconds=30,
+                _request_timeout=60,
+            ):
+                if self._stop.is_set():
+                    break
+                obj = self._policy.api_client.sanitize_for_serialization(event["object"])
+                rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                key = (namespace, obj["metadata"]["name"])
+                with self._cond:
+                    if event["type"] == "DELETED":
+                        self._pdbs.pop(key, None)
+                    else:
+                        self._pdbs[key] = obj
+                    self._cond.notify_all()
+        except ApiException as exc:
+            if exc.status == 410:  # our resourceVersion is too old: list again
+                return self._load(namespace)
+            raise
+        finally:
+            w.stop()
+        return rv
 
     def covering(self, pod: Obj) -> list[Obj]:
         """The PDBs whose selector matches ``pod``."""

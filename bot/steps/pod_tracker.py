@@ -8,8 +8,10 @@ import threading
 import time
 
 from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
 
 from bot.clients.kube import KubeAccess
+from bot.clients.retry import bounded_by, describe
 
 log = logging.getLogger("bot.drain")
 RELIST_SECONDS = 3.0
@@ -32,11 +34,12 @@ class GoneTracker:
 
     def _relist_loop(self) -> None:
         """A slow safety net under the watch: one re-list every few seconds, shared by all waiters."""
-        while not self._stop.wait(RELIST_SECONDS):
-            try:
-                self._relist()
-            except Exception as exc:
-                log.info("pod re-list failed", extra={"error": type(exc).__name__})
+        with bounded_by(abort=self._stop):  # a re-list retrying through an outage ends with the drain
+            while not self._stop.wait(RELIST_SECONDS):
+                try:
+                    self._relist()
+                except Exception as exc:  # the watch still runs; the next round lists again
+                    log.info("pod re-list failed", extra={"error": describe(exc)})
 
     def _relist(self) -> str:
         core = self._kube.core
@@ -50,38 +53,46 @@ class GoneTracker:
         return str(body.get("metadata", {}).get("resourceVersion", ""))
 
     def _watch(self, rv: str) -> None:
+        """Follow the node's pods; after a broken connection, re-list first, then watch from there."""
+        last = [rv]
+
+        def session(after_failure: bool) -> None:
+            if after_failure:
+                last[0] = self._relist()
+            last[0] = self._stream(last[0])
+
+        with bounded_by(abort=self._stop):  # nested re-lists stop retrying when the drain ends
+            self._kube.retry.keep_watching(session, what=f"pod watch on {self._selector}", stop=self._stop)
+
+    def _stream(self, rv: str) -> str:
+        """Apply events until the server closes the window; returns the last resourceVersion."""
         core = self._kube.core
-        while not self._stop.is_set():
-            w = watch.Watch()
-            try:
-                for event in w.stream(
-                    core.list_pod_for_all_namespaces,
-                    field_selector=self._selector,
-                    resource_version=rv,
-                    timeout_seconds=int(RELIST_SECONDS * 10),
-                    _request_timeout=60,
-                ):
-                    obj = event["object"]
-                    rv = obj.metadata.resource_version or rv
-                    with self._cond:
-                        if event["type"] == "DELETED":
-                            self._present.discard(obj.metadata.uid)
-                        else:
-                            self._present.add(obj.metadata.uid)
-                        self._cond.notify_all()
-                    if self._stop.is_set():
-                        break
-            except Exception as exc:
-                log.info("pod watch restarted", extra={"error": type(exc).__name__})
-                if self._stop.wait(0.5):
-                    return
-                try:
-                    rv = self._relist()
-                except Exception as again:
-                    log.info("re-list failed; retrying", extra={"error": type(again).__name__})
-                    continue
-            finally:
-                w.stop()
+        w = watch.Watch()
+        try:
+            for event in w.stream(
+                core.list_pod_for_all_namespaces,
+                field_selector=self._selector,
+                resource_version=rv,
+                timeout_seconds=int(RELIST_SECONDS * 10),
+                _request_timeout=60,
+            ):
+                obj = event["object"]
+                rv = obj.metadata.resource_version or rv
+                with self._cond:
+                    if event["type"] == "DELETED":
+                        self._present.discard(obj.metadata.uid)
+                    else:
+                        self._present.add(obj.metadata.uid)
+                    self._cond.notify_all()
+                if self._stop.is_set():
+                    break
+        except ApiException as exc:
+            if exc.status == 410:  # our resourceVersion is too old: list again
+                return self._relist()
+            raise
+        finally:
+            w.stop()
+        return rv
 
     def gone(self, uid: str) -> bool:
         """True once ``uid`` no longer exists on the node."""

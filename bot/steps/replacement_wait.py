@@ -16,7 +16,9 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from bot.clients.cloud import InstanceRef, NodeGroup, parse_provider_id
-from bot.errors import AbortedError, PermanentError, UserError
+from bot.clients.retry import classify as fault_of
+from bot.clients.retry import describe
+from bot.errors import AbortedError, PermanentError, TemporaryError, UserError
 from bot.steps.base import StepContext
 from bot.steps.facts import Obj, node_state
 from bot.steps.replacement import cloud_groups, node_in_group
@@ -61,7 +63,7 @@ class ReplacementWatch:
                 raise AbortedError(self._left_behind("aborted while waiting for the replacement"))
             now = time.monotonic()
             if self.ref is not None and now - self._last_poll >= self.poll_seconds:
-                self._poll_group()
+                self._poll_group(deadline)
             found = self._candidate(started)
             if found is not None:
                 return found
@@ -70,7 +72,30 @@ class ReplacementWatch:
                     self._left_behind(f"no replacement node became Ready within {timeout:.0f}s ({self._status()})")
                 )
             self.ctx.progress(f"waiting for the replacement: {self._status()} · {now - started:.0f}s")
-            rv = self._watch(rv, max(1, min(WATCH_WINDOW_SECONDS, int(deadline - now) + 1)), started)
+            rv = self._follow(rv, max(1, min(WATCH_WINDOW_SECONDS, int(deadline - now) + 1)), started, deadline)
+
+    def _follow(self, rv: str, window: int, started: float, deadline: float) -> str:
+        """One watch window through the retry policy: a broken connection backs off, then re-lists and watches."""
+        broken = [False]
+        last = [rv]
+
+        def once() -> str:
+            if broken[0]:
+                last[0] = self._relist()
+            broken[0] = True
+            last[0] = self._watch(last[0], window, started)
+            broken[0] = False
+            return last[0]
+
+        try:
+            return self.ctx.kube.retry.call(once, what="Node watch", deadline=deadline, abort=self.ctx.abort)
+        except Exception as exc:
+            if self.ctx.abort.is_set():
+                raise AbortedError(self._left_behind("aborted while waiting for the replacement")) from None
+            if fault_of(exc) is None:
+                raise
+            what = f"lost the API server while waiting for the replacement ({describe(exc)})"
+            raise PermanentError(self._left_behind(what)) from None
 
     def _relist(self) -> str:
         resp = self.ctx.kube.core.list_node(_preload_content=False, _request_timeout=self.ctx.kube.timeout)
@@ -108,10 +133,18 @@ class ReplacementWatch:
         return rv
 
     # -- what counts --------------------------------------------------------------------------
-    def _poll_group(self) -> None:
-        assert self.ref is not None
+    def _poll_group(self, deadline: float) -> None:
+        ref = self.ref
+        assert ref is not None
         self._last_poll = time.monotonic()
-        self.group = cloud_groups(self.ctx, self.ref).group(self.ref, str(self.record["group_name"]))
+        # A read: retried when the cloud says "later" (TemporaryError, honouring its delay).
+        self.group = self.ctx.kube.retry.call(
+            lambda: cloud_groups(self.ctx, ref).group(ref, str(self.record["group_name"])),
+            what="poll the node group",
+            retry_on=lambda exc: isinstance(exc, TemporaryError),
+            deadline=deadline,
+            abort=self.ctx.abort,
+        )
 
     def _candidate(self, started: float) -> Found | None:
         ids = self.group.ids() if self.group else set()
