@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.harness.binaries import CACHE_ROOT, _go_env, _run
 from tests.harness.control_plane import LOOPBACK, _die_with_parent, free_port
 
@@ -188,6 +190,17 @@ class Proxy:
     def delete(self) -> None:
         """Remove the proxy (its listener closes)."""
         self.api.call("DELETE", f"/proxies/{self.name}")
+
+
+def proxied_kubeconfig(kubeconfig: Path, proxy: Proxy, dest: Path) -> Path:
+    """A copy of ``kubeconfig`` whose clusters point at ``proxy`` (same CA: the serving certificate
+    covers 127.0.0.1, so TLS verifies on the proxy's port too)."""
+    doc = yaml.safe_load(kubeconfig.read_text())
+    for cluster in doc.get("clusters") or []:
+        cluster["cluster"]["server"] = proxy.url
+    dest.write_text(yaml.safe_dump(doc))
+    dest.chmod(0o600)
+    return dest
 
 
 class ToxiproxyServer:
