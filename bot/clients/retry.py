@@ -176,7 +176,7 @@ class _Stopped(Exception):
 class RetryPolicy:
     """Exponential backoff with jitter, server hints honoured, bounded by a deadline and an abort flag."""
 
-    deadline_seconds: float = 60.0
+    deadline_seconds: float = 30.0
     initial_backoff_seconds: float = 0.25
     max_backoff_seconds: float = 8.0
     max_retry_after_seconds: float = 30.0

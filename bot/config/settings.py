@@ -81,7 +81,7 @@ class ApiRetrySettings(_Strict):
     """How failed calls to a cluster's API server are retried (bot/clients/retry.py): reads,
     SubjectAccessReviews, evictions and watches; writes that are not idempotent only when nothing was sent."""
 
-    deadline_seconds: float = Field(60.0, gt=0, le=3600, description="give up one call after this long")
+    deadline_seconds: float = Field(30.0, gt=0, le=3600, description="give up one call after this long")
     initial_backoff_seconds: float = Field(0.25, gt=0, le=60, description="first wait; doubles per attempt")
     max_backoff_seconds: float = Field(8.0, gt=0, le=300, description="longest wait between attempts")
     max_retry_after_seconds: float = Field(30.0, ge=0, le=600, description="longest server Retry-After honoured")

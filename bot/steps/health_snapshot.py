@@ -13,6 +13,7 @@ import gc
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from urllib3.exceptions import HTTPError
 
 from bot.clients.certs import CertificateInfo, cluster_certificates
 from bot.clients.kube import KubeAccess
+from bot.clients.retry import bounded_by
 from bot.errors import TemporaryError
 from bot.steps.facts import Obj, condition_since, controller_workload, node_state, parse_time, pod_status
 
@@ -179,6 +181,9 @@ def cyclic_gc_paused() -> Iterator[None]:
             _gc_holders -= 1
             if _gc_holders == 0 and _gc_was_enabled:
                 gc.enable()
+
+
+SWEEP_RETRY_SECONDS = 30.0
 
 
 class ClusterUnreachable(TemporaryError):
@@ -342,7 +347,8 @@ def take_snapshot(
     A resource that cannot be listed (forbidden, server error) is recorded in ``errors``.
     """
     snap = ClusterSnapshot(cluster=kube.cluster, taken_at=now)
-    with cyclic_gc_paused():
+    # Reads are retried (bot/clients/retry.py); one sweep spends at most this long on retries in all.
+    with cyclic_gc_paused(), bounded_by(deadline=time.monotonic() + SWEEP_RETRY_SECONDS):
         _list_all(kube, snap, page_size)
     if certificates:
         try:
