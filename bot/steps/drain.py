@@ -244,6 +244,10 @@ class EvictPods(Step[EvictParams]):
             stop.set()  # also ends the watches when setting them up failed half-way
             wake_all()
         took = time.monotonic() - started
+        if not aborted and not progress.failed:
+            return Report(
+                title=f"Node {params.node} drained: evicted {progress.evicted} pods in {took:.1f}s", tone=Tone.OK
+            )
         # The account: evictions counted as they were accepted; what is left from a fresh list of the node.
         remaining, fresh = still_on_node(ctx, params.node, verdicts.evict, tracker.gone)
         account = drain_account(params.node, progress.evicted, progress.total, remaining, fresh)
@@ -253,14 +257,12 @@ class EvictPods(Step[EvictParams]):
                 f"no further evictions were made. Node {params.node} stays cordoned.",
                 account=account,
             )
-        if progress.failed:
-            failures = [f"{k}: {why}" for k, why in sorted(progress.failed.items())]
-            raise PermanentError(
-                f"evicted {progress.evicted}/{progress.total} pods; failed: {clipped(failures, 10, '; ')}. "
-                f"Node {params.node} stays cordoned.",
-                account=account,
-            )
-        return Report(title=f"Node {params.node} drained: evicted {progress.evicted} pods in {took:.1f}s", tone=Tone.OK)
+        failures = [f"{k}: {why}" for k, why in sorted(progress.failed.items())]
+        raise PermanentError(
+            f"evicted {progress.evicted}/{progress.total} pods; failed: {clipped(failures, 10, '; ')}. "
+            f"Node {params.node} stays cordoned.",
+            account=account,
+        )
 
     @staticmethod
     def _evict_one(
