@@ -8,6 +8,7 @@ bot never received) and the cluster's own pod list.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -21,12 +22,13 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from bot.config.settings import Settings
+from bot.clients.kube import KubeClients
+from bot.config.settings import ApiRetrySettings, ClusterSettings, Settings
 from bot.engine.bootstrap import Bot, build_bot
 from bot.engine.identity import IdentityMapper
 from bot.metrics import REGISTRY
 from bot.store import RunRecord
-from tests.harness.control_plane import ControlPlane
+from tests.harness.control_plane import CONTEXT, ControlPlane
 from tests.harness.kwok_nodes import create_node, unique_name, wait_for, wait_node_ready
 from tests.harness.toxiproxy import Proxy, proxied_kubeconfig
 from tests.harness.trust_setup import grant, settings_doc
@@ -224,6 +226,28 @@ def test_a_50_pod_drain_through_resets_latency_and_a_10s_outage_evicts_every_pod
 def _outage(proxy: Proxy, seconds: float) -> None:
     with proxy.outage():
         time.sleep(seconds)  # the fault itself: the API server is unreachable for this long
+
+
+def test_reads_ride_out_a_stalled_connection_and_a_thin_pipe(
+    control_plane: ControlPlane, apiserver_proxy: Proxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    kubeconfig = proxied_kubeconfig(control_plane.admin_kubeconfig, apiserver_proxy, tmp_path / "proxied.kubeconfig")
+    retry = ApiRetrySettings(deadline_seconds=90, initial_backoff_seconds=0.2, max_backoff_seconds=2)
+    cluster = ClusterSettings(kubeconfig=kubeconfig, context=CONTEXT, request_timeout_seconds=2, api_retry=retry)
+    factory = KubeClients(Settings(clusters={"c": cluster}, default_cluster="c"))
+    kube = factory.access("c", None)
+    caplog.set_level(logging.INFO, logger="bot.retry")
+    apiserver_proxy.timeout(0)  # every byte held: no answer ever comes back
+    listed: list[list[dict[str, Any]]] = []
+    reader = threading.Thread(target=lambda: listed.append(list(kube.list_raw(kube.core.list_namespace))))
+    reader.start()
+    wait_for("a timed-out attempt", lambda: True if "retrying GET /api/v1/namespaces" in caplog.text else None, 60)
+    assert not listed
+    apiserver_proxy.remove_toxic("timeout_downstream")
+    apiserver_proxy.bandwidth(16)  # a thin pipe (16 KB/s) is slow, not broken
+    reader.join(90)
+    factory.close()
+    assert listed and "default" in {ns["metadata"]["name"] for ns in listed[0]}
 
 
 def test_a_drain_that_cannot_finish_says_how_many_were_evicted_and_names_every_pod_left(
