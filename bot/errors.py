@@ -81,11 +81,11 @@ class ConfigError(BotError):
 
 
 class ExecutionError(BotError):
-    """A step failed while running."""
+    """A step failed while running (the step's ``StepAccount`` says what it did and did not do)."""
 
 
 class TemporaryError(ExecutionError):
-    """A failure that may clear if retried after ``delay`` seconds."""
+    """A failure that may clear if retried after ``delay`` seconds (bot/clients/retry.py honours it)."""
 
     def __init__(self, message: str, *, delay: float = 1.0) -> None:
         super().__init__(message)

@@ -32,3 +32,9 @@ ALERT_EVENTS = Counter(
 HEALTH_LEADER = Gauge(
     "runbook_bot_health_leader", "1 while this replica holds the health-check lease", registry=REGISTRY
 )
+API_RETRIES = Counter(
+    "runbook_bot_api_retries_total",
+    "Kubernetes API calls retried, by fault (connect, transport, server, temporary)",
+    ["fault"],
+    registry=REGISTRY,
+)

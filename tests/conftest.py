@@ -5,6 +5,10 @@ kube-controller-manager, kube-scheduler and kwok on 127.0.0.1; ``kube_api_client
 admin ``kubernetes.client.ApiClient``; ``namespace`` (function) is a fresh namespace, deleted after.
 A control plane that cannot start fails the tests that need it -- it never skips them.
 
+Faults (``tests/integration/test_api_faults.py``): ``toxiproxy`` (session) runs a real Toxiproxy
+server on 127.0.0.1; ``apiserver_proxy`` (function) is a fresh proxy in front of the test
+kube-apiserver, with every toxic removed and the proxy deleted after the test.
+
 Store (``bot.store``): ``postgres_server`` (session) runs a real PostgreSQL from Debian's package;
 ``store_url`` (function, parametrized sqlite/postgresql) is a fresh empty database for each test.
 """
@@ -23,6 +27,7 @@ from tests.harness.binaries import ensure_binaries
 from tests.harness.control_plane import CONTEXT, ControlPlane
 from tests.harness.kwok_nodes import create_namespace, unique_name
 from tests.harness.postgres import PostgresServer
+from tests.harness.toxiproxy import Proxy, ToxiproxyServer, ensure_toxiproxy
 
 _KUBE_VERSION = pytest.StashKey[str]()
 _STARTUP_SECONDS = pytest.StashKey[float]()
@@ -117,3 +122,30 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'store.sqlite3'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.new_database(f"store_{uuid.uuid4().hex[:16]}")
+
+
+@pytest.fixture(scope="session")
+def toxiproxy(control_plane: ControlPlane) -> Iterator[ToxiproxyServer]:
+    """A real toxiproxy-server on 127.0.0.1 (built on first use); fails, never skips, if it cannot start."""
+    failure = ""
+    try:
+        server = ToxiproxyServer(ensure_toxiproxy(), control_plane.logs_dir)
+        server.start()
+    except Exception as exc:  # noqa: BLE001 - report why, as a failure (pytest.fail outside the handler)
+        failure = f"Toxiproxy could not start: {type(exc).__name__}: {exc}"
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def apiserver_proxy(toxiproxy: ToxiproxyServer, control_plane: ControlPlane) -> Iterator[Proxy]:
+    """A Toxiproxy proxy in front of the test kube-apiserver, clean again (and deleted) afterwards."""
+    proxy = toxiproxy.proxy(unique_name("apiserver"), control_plane.server.removeprefix("https://"))
+    try:
+        yield proxy
+    finally:
+        proxy.delete()

@@ -1,7 +1,8 @@
 """Ask the cluster whether an identity may do something: SubjectAccessReview.
 
 The reviews are created with the bot's own credentials (it needs ``create
-subjectaccessreviews``); the answer is the cluster's RBAC for the named user and groups.
+subjectaccessreviews``); the answer is the cluster's RBAC for the named user and groups. A review
+creates nothing, so the client's retry policy repeats it like a read (bot/clients/retry_rest.py).
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ from urllib.parse import quote
 
 import urllib3
 from kubernetes import client, config
-from kubernetes.client.rest import RESTClientObject
 
+from bot.clients.retry import RetryPolicy
+from bot.clients.retry_rest import RetryingREST
 from bot.config.settings import ClusterSettings, Settings
 from bot.errors import PermanentError
 
@@ -54,22 +55,30 @@ class Impersonation:
         return lines
 
 
-class _ImpersonatingREST(RESTClientObject):  # type: ignore[misc]
-    """The stock REST client, sending every impersonation header line (groups included)."""
+class _ImpersonatingREST(RetryingREST):
+    """The retrying REST client, sending every impersonation header line (groups included)."""
 
-    def __init__(self, configuration: client.Configuration, lines: list[tuple[str, str]]) -> None:
-        super().__init__(configuration)
+    def __init__(self, configuration: client.Configuration, policy: RetryPolicy, lines: list[tuple[str, str]]) -> None:
+        super().__init__(configuration, policy)
         self._lines = lines
 
     def request(
-        self, method: str, url: str, *args: Any, headers: Mapping[str, str] | None = None, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        query_params: Any = None,
+        headers: Any = None,
+        body: Any = None,
+        post_params: Any = None,
+        _preload_content: bool = True,
+        _request_timeout: Any = None,
     ) -> Any:
         merged = urllib3.HTTPHeaderDict(dict(headers or {}))
         for name in {n for n, _ in self._lines}:
             merged.discard(name)
         for name, value in self._lines:
             merged.add(name, value)
-        return super().request(method, url, *args, headers=merged, **kwargs)
+        return super().request(method, url, query_params, merged, body, post_params, _preload_content, _request_timeout)
 
 
 @dataclass
@@ -79,6 +88,7 @@ class KubeAccess:
     cluster: str
     api_client: client.ApiClient
     timeout: float
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     _apis: dict[type[Any], Any] = field(default_factory=dict)
 
     def api(self, api_type: type[Any]) -> Any:
@@ -101,7 +111,8 @@ class KubeAccess:
         """Yield every item of a list call as plain JSON dicts, page by page.
 
         Raw JSON skips the generated model classes: listing 30,000 pods this way is several times
-        faster and lighter than building V1Pod objects.
+        faster and lighter than building V1Pod objects. Each page is retried by the client's policy
+        (bot/clients/retry_rest.py reads the body inside the retry).
         """
         token: str | None = None
         while True:
@@ -143,23 +154,26 @@ class KubeClients:
     def access(self, cluster: str, as_identity: Impersonation | None) -> KubeAccess:
         """Clients for ``cluster`` acting as ``as_identity`` (None: the bot's own credentials)."""
         base = self.configuration(cluster)
+        settings = self.cluster_settings(cluster)
+        policy = RetryPolicy.from_settings(settings.api_retry)
         key = (cluster, as_identity)
         with self._lock:
             api = self._cache.get(key)
             if api is None:
                 api = client.ApiClient(configuration=base)
                 api.user_agent = "k8s-runbook-bot/0.1"
+                # One retry policy for every request (bot/clients/retry_rest.py decides which may repeat).
                 if as_identity is not None:
-                    api.rest_client = _ImpersonatingREST(base, as_identity.header_lines())
+                    api.rest_client = _ImpersonatingREST(base, policy, as_identity.header_lines())
+                else:
+                    api.rest_client = RetryingREST(base, policy)
                 self._cache[key] = api
                 while len(self._cache) > self.MAX_CACHED:
                     _, old = self._cache.popitem(last=False)
                     old.close()
             else:
                 self._cache.move_to_end(key)
-        return KubeAccess(
-            cluster=cluster, api_client=api, timeout=self.cluster_settings(cluster).request_timeout_seconds
-        )
+        return KubeAccess(cluster=cluster, api_client=api, timeout=settings.request_timeout_seconds, retry=policy)
 
     def close(self) -> None:
         """Close every cached client."""
@@ -186,5 +200,6 @@ def _load_configuration(cs: ClusterSettings) -> client.Configuration:
         ctx = f" context {cs.context!r}" if cs.context else ""
         # The exception text never contains credentials, only names and paths.
         raise PermanentError(f"cannot load {where}{ctx}: {exc}") from None
-    cfg.retries = 3
+    # No urllib3 retries (they are immediate, without backoff): bot/clients/retry.py is the one policy.
+    cfg.retries = False
     return cfg

@@ -33,6 +33,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from bot.clients.kube import KubeAccess
+from bot.clients.retry import bounded_by
 
 log = logging.getLogger("bot.leader")
 NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -222,7 +223,9 @@ class LeaderElector:
     def step(self) -> bool:
         """One election round: attempt, then update leadership (calling the callbacks). Returns is_leader."""
         try:
-            ok = self.try_acquire_or_renew()
+            # Retried reads must not outlast a round: the next round is the election's own retry.
+            with bounded_by(deadline=time.monotonic() + self.retry_period):
+                ok = self.try_acquire_or_renew()
         except (ApiException, HTTPError, OSError) as exc:
             log.warning("leader election attempt failed", extra={"lease": self.lock.describe(), "error": str(exc)})
             ok = False

@@ -11,7 +11,8 @@ server's protocol as client-go's reflector does:
   nothing is missed, because the server replays every change since then;
 - ``410 Gone`` (the resourceVersion is too old) or an ERROR event → re-list, replacing the cache,
   so a change made while the watch was broken (a PDB that began to allow disruptions) is seen;
-- a failed connection is retried with capped exponential backoff until ``stop`` is set.
+- a failed connection is retried by the one retry policy (``bot.clients.retry``: exponential backoff
+  with jitter) and followed by a re-list, until ``stop`` is set.
 
 Objects stay raw JSON (no generated model classes): cheaper, and what the callers inspect.
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,8 +33,6 @@ from bot.clients.kube import KubeAccess
 log = logging.getLogger("bot.watch")
 Obj = dict[str, Any]
 WATCH_WINDOW_SECONDS = 30
-BACKOFF_FIRST = 0.2
-BACKOFF_MAX = 5.0
 
 
 class _Gone(Exception):
@@ -146,30 +144,17 @@ class ListWatch:
             self._cond.notify_all()
 
     def _run(self) -> None:
-        failures = 0
-        needs_list = False
-        while not self._stop.is_set():
-            try:
-                if needs_list:
-                    self._relist()
-                    needs_list = False
-                self._watch_once()
-                failures = 0
-            except _Gone:
-                needs_list = True
-                failures = 0
-            except Exception as exc:  # noqa: BLE001 - any transport or API failure: back off, then re-list
-                if self._stop.is_set():
-                    return
-                failures += 1
-                needs_list = True
-                delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(failures, 8)) * random.uniform(0.5, 1.0)  # noqa: S311
-                log.info(
-                    "watch interrupted; retrying",
-                    extra={"watch": self._name, "error": type(exc).__name__, "retry_in": round(delay, 2)},
-                )
-                if self._stop.wait(delay):
-                    return
+        """Watch window after window until ``stop``; failures back off and re-list (the one retry policy)."""
+        self._kube.retry.keep_watching(self._session, what=f"watch {self._name}", stop=self._stop)
+
+    def _session(self, after_failure: bool) -> None:
+        """One watch window; after a failure, list first so nothing changed meanwhile is missed."""
+        if after_failure:
+            self._relist()
+        try:
+            self._watch_once()
+        except _Gone:
+            self._relist()
 
     def _watch_once(self) -> None:
         resp = self._call(

@@ -84,6 +84,16 @@ class SlackSettings(_Strict):
         return missing
 
 
+class ApiRetrySettings(_Strict):
+    """How failed calls to a cluster's API server are retried (bot/clients/retry.py): reads,
+    SubjectAccessReviews, evictions and watches; writes that are not idempotent only when nothing was sent."""
+
+    deadline_seconds: float = Field(30.0, gt=0, le=3600, description="give up one call after this long")
+    initial_backoff_seconds: float = Field(0.25, gt=0, le=60, description="first wait; doubles per attempt")
+    max_backoff_seconds: float = Field(8.0, gt=0, le=300, description="longest wait between attempts")
+    max_retry_after_seconds: float = Field(30.0, ge=0, le=600, description="longest server Retry-After honoured")
+
+
 class ClusterSettings(_Strict):
     """One cluster the bot can act on: how to reach it and what policies apply."""
 
@@ -94,6 +104,7 @@ class ClusterSettings(_Strict):
     default_namespace: str = Field("default", pattern=NAME_PATTERN)
     channels: list[str] = Field(default_factory=list, description="Slack channel IDs defaulting to this cluster")
     request_timeout_seconds: float = Field(30.0, gt=0, le=300)
+    api_retry: ApiRetrySettings = Field(default_factory=ApiRetrySettings, description="retries of API calls")
     cloud: CloudSettings = Field(default_factory=CloudSettings, description="cloud of the nodes (replace-node)")
 
     @field_validator("kubeconfig")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from urllib3.exceptions import HTTPError
 
 from bot.clients.certs import CertificateInfo, cluster_certificates
 from bot.clients.kube import KubeAccess
+from bot.clients.retry import bounded_by
 from bot.errors import TemporaryError
 from bot.health.checks.facts import (
     HpaFacts,
@@ -177,6 +179,9 @@ def snapshot_of(
     return snap
 
 
+SWEEP_RETRY_SECONDS = 30.0
+
+
 def take_snapshot(
     kube: KubeAccess,
     now: datetime,
@@ -192,7 +197,8 @@ def take_snapshot(
     """
     wanted = set(RESOURCES if resources is None else resources) | set(ALWAYS_LISTED)
     snap = ClusterSnapshot(cluster=kube.cluster, taken_at=now, not_read=frozenset(RESOURCES) - wanted - {ETCD_BACKUPS})
-    with cyclic_gc_paused():
+    # Reads are retried (bot/clients/retry.py); one sweep spends at most this long on retries in all.
+    with cyclic_gc_paused(), bounded_by(deadline=time.monotonic() + SWEEP_RETRY_SECONDS):
         for resource, call in list_calls(kube):
             if resource in wanted:
                 _list_one(kube, snap, resource, call, (keepers or {}).get(resource, ()), page_size)

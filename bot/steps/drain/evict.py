@@ -1,34 +1,41 @@
 """``kubernetes.evict_pods``: kubectl drain's eviction half, PDB-aware, parallel, abortable.
 
 The node is cordoned by the step before it (``kubernetes.cordon``). Pods are filtered as kubectl
-does (see drain_filters); a refusal stops before the first eviction and leaves the node cordoned.
+does (see ``filters``); a refusal stops before the first eviction and leaves the node cordoned.
 Evictions go through policy/v1 in parallel; a 429 (a PodDisruptionBudget says no) waits for that
 PDB to allow a disruption (watched), a 500 (pod under two PDBs) fails that pod naming both, and a
-pod counts as gone when it is deleted or its UID changed.
+pod counts as gone when it is deleted or its UID changed. Other 5xx, throttling and broken connections
+are retried with backoff (``eviction``: an eviction is never sent twice); a drain that stops
+part-way says how many pods it evicted and which remain (``account``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.clients.api_errors import explain_api_error
+from bot.clients.retry import bounded_by, describe
+from bot.clients.retry import classify as fault_of
 from bot.errors import AbortedError, PermanentError
 from bot.model import ObjectRef, Permission
 from bot.report import Report, Tone
 from bot.selectors import label_selector_matches
 from bot.steps.base import Step, StepContext, StepPlan
+from bot.steps.drain.account import clipped, drain_account, still_on_node
+from bot.steps.drain.eviction import Evicted, PodEviction, disruption_budget_refusal, under_two_budgets
 from bot.steps.drain.filters import DrainOptions, Obj, PodVerdicts, classify, controller_of, pod_key
 from bot.steps.drain.pdb_gate import PdbGate, pdbs_snapshot
 from bot.steps.drain.tracker import GoneTracker
 
+log = logging.getLogger("bot.drain")
 MAX_PARALLEL = 32
 LISTED = 30
 
@@ -58,6 +65,23 @@ class _Progress:
     gone: list[str] = field(default_factory=list)  # pods evicted (and gone), in order
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def fail(self, key: str, why: str) -> None:
+        """``key`` failed for good."""
+        with self.lock:
+            self.waiting.pop(key, None)
+            self.failed[key] = why
+
+    def wait_on(self, key: str, pdbs: list[Obj]) -> None:
+        """``key`` waits for one of ``pdbs`` to allow a disruption."""
+        with self.lock:
+            self.waiting[key] = ", ".join(p["metadata"]["name"] for p in pdbs) or "(API throttle)"
+
+    def accepted(self, key: str) -> None:
+        """The API server accepted ``key``'s eviction."""
+        with self.lock:
+            self.evicted += 1
+            self.gone.append(key)
+
     def account(self, node: str, pods: list[str]) -> tuple[list[str], list[str]]:
         """(done, not done) lines for the run's account: pods evicted, and pods still on the node."""
         with self.lock:
@@ -80,6 +104,13 @@ class _Progress:
             if self.failed:
                 text += f" · {len(self.failed)} failed"
             return text
+
+
+def _refusal(exc: ApiException, covering: list[Obj]) -> str:
+    """Why the API server refused an eviction for good (two PDBs, or its own message)."""
+    if under_two_budgets(exc):
+        return f"covered by more than one PodDisruptionBudget ({', '.join(p['metadata']['name'] for p in covering)})"
+    return explain_api_error(exc) + (" (retried until the timeout)" if fault_of(exc) else "")
 
 
 def _listed(keys: list[str]) -> str:
@@ -208,19 +239,25 @@ class EvictPods(Step[EvictParams]):
             return Report(title=f"Node {params.node} drained: nothing to evict", tone=Tone.OK)
         stop = threading.Event()
         progress = _Progress(total=len(verdicts.evict))
-        tracker = GoneTracker(ctx.kube, params.node, stop)
-        gate = PdbGate(ctx.kube, {p["metadata"]["namespace"] for p in verdicts.evict}, stop)
+        tracker: GoneTracker | None = None
+        gate: PdbGate | None = None
+
+        def close_all() -> None:
+            for waiter in (gate, tracker):
+                if waiter is not None:
+                    waiter.close()
 
         def watch_abort() -> None:
             while not stop.is_set():
                 if ctx.abort.wait(0.2):
                     stop.set()
-                    gate.close()
-                    tracker.close()
+                    close_all()
                     return
 
-        threading.Thread(target=watch_abort, name="drain-abort", daemon=True).start()
         try:
+            tracker = GoneTracker(ctx.kube, params.node, stop)
+            gate = PdbGate(ctx.kube, {p["metadata"]["namespace"] for p in verdicts.evict}, stop)
+            threading.Thread(target=watch_abort, name="drain-abort", daemon=True).start()
             with ThreadPoolExecutor(
                 max_workers=min(MAX_PARALLEL, len(verdicts.evict)), thread_name_prefix="evict"
             ) as pool:
@@ -240,25 +277,29 @@ class EvictPods(Step[EvictParams]):
                     f.result()
         finally:
             aborted = ctx.abort.is_set()
-            stop.set()
-            gate.close()
-            tracker.close()
-        remaining = [pod_key(p) for p in verdicts.evict if not tracker.gone(p["metadata"]["uid"])]
-        ctx.account(*progress.account(params.node, [pod_key(p) for p in verdicts.evict]))
+            stop.set()  # also ends the watches when setting them up failed half-way
+            close_all()
         took = time.monotonic() - started
+        if not aborted and not progress.failed:
+            ctx.account(*progress.account(params.node, [pod_key(p) for p in verdicts.evict]))
+            return Report(
+                title=f"Node {params.node} drained: evicted {progress.evicted} pods in {took:.1f}s", tone=Tone.OK
+            )
+        # The account: evictions counted as they were accepted; what is left from a fresh list of the node.
+        remaining, fresh = still_on_node(
+            ctx, params.node, verdicts.evict, tracker.gone if tracker else lambda _u: False
+        )
+        ctx.account(*drain_account(params.node, progress.evicted, progress.total, remaining, fresh))
         if aborted:
             raise AbortedError(
                 f"aborted after {took:.0f}s: evicted {progress.evicted}/{progress.total} pods; "
-                f"no further evictions were made. Still on the node: {', '.join(remaining) or 'none'}. "
-                f"Node {params.node} stays cordoned."
+                f"no further evictions were made. Node {params.node} stays cordoned."
             )
-        if progress.failed:
-            failures = "; ".join(f"{k}: {why}" for k, why in sorted(progress.failed.items()))
-            raise PermanentError(
-                f"evicted {progress.evicted}/{progress.total} pods; failed: {failures}. "
-                f"Node {params.node} stays cordoned."
-            )
-        return Report(title=f"Node {params.node} drained: evicted {progress.evicted} pods in {took:.1f}s", tone=Tone.OK)
+        failures = [f"{k}: {why}" for k, why in sorted(progress.failed.items())]
+        raise PermanentError(
+            f"evicted {progress.evicted}/{progress.total} pods; failed: {clipped(failures, 10, '; ')}. "
+            f"Node {params.node} stays cordoned."
+        )
 
     @staticmethod
     def _evict_one(
@@ -271,50 +312,36 @@ class EvictPods(Step[EvictParams]):
         deadline: float,
         stop: threading.Event,
     ) -> None:
-        meta = pod["metadata"]
-        key, uid = pod_key(pod), meta["uid"]
-        body = client.V1Eviction(
-            metadata=client.V1ObjectMeta(name=meta["name"], namespace=meta["namespace"]),
-            delete_options=client.V1DeleteOptions(
-                grace_period_seconds=params.grace_period, preconditions=client.V1Preconditions(uid=uid)
-            ),
-        )
+        key, uid = pod_key(pod), pod["metadata"]["uid"]
+        eviction = PodEviction(ctx.kube, pod, params.grace_period)  # retried; never sent twice (drain/eviction.py)
         while not stop.is_set():
             if time.monotonic() >= deadline:
-                with progress.lock:
-                    progress.failed[key] = f"timed out after {int(params.timeout.total_seconds())}s"
-                    progress.waiting.pop(key, None)
+                progress.fail(key, f"timed out after {int(params.timeout.total_seconds())}s")
                 return
             try:
-                ctx.kube.core.create_namespaced_pod_eviction(
-                    meta["name"], meta["namespace"], body, _request_timeout=ctx.kube.timeout
-                )
+                with bounded_by(deadline=deadline, abort=stop):  # nested reads stop with the drain too
+                    outcome = eviction.run(deadline, stop)
             except ApiException as exc:
-                if exc.status == 429:
-                    pdbs = gate.covering(pod)
-                    with progress.lock:
-                        progress.waiting[key] = ", ".join(f"{p['metadata']['name']}" for p in pdbs) or "(API throttle)"
+                if disruption_budget_refusal(exc):  # 429: a PDB says no; wait until it allows a disruption
+                    progress.wait_on(key, gate.covering(pod))
                     gate.wait_for_disruption(pod, deadline)
                     continue
-                if exc.status in (404, 409):  # gone, or its UID changed (precondition): counts as gone
-                    break
-                with progress.lock:
-                    progress.waiting.pop(key, None)
-                    if exc.status == 500 and "more than one" in (exc.body or ""):
-                        names = ", ".join(p["metadata"]["name"] for p in gate.covering(pod))
-                        progress.failed[key] = f"covered by more than one PodDisruptionBudget ({names})"
-                    else:
-                        progress.failed[key] = explain_api_error(exc)
+                if not stop.is_set():
+                    progress.fail(key, _refusal(exc, gate.covering(pod)))
                 return
+            except Exception as exc:
+                if not stop.is_set():
+                    if fault_of(exc) is None:
+                        log.exception("unexpected failure evicting %s", key)
+                    progress.fail(key, f"the API server could not be reached until the timeout ({describe(exc)})")
+                return
+            if outcome is Evicted.ACCEPTED:
+                progress.accepted(key)
             break
         with progress.lock:
             progress.waiting.pop(key, None)
         if stop.is_set() and not tracker.gone(uid):
             return
-        if tracker.wait_gone(uid, deadline):
-            with progress.lock:
-                progress.evicted += 1
-                progress.gone.append(key)
-        elif not stop.is_set():
+        if not tracker.wait_gone(uid, deadline) and not stop.is_set():
             with progress.lock:
                 progress.failed[key] = f"evicted but still present after {int(params.timeout.total_seconds())}s"
