@@ -28,6 +28,7 @@ class HealthReport(Step[NoParams]):
     name = "kubernetes.health"
     Params = NoParams
     summary = "on-demand health digest"
+    permissions_note = "also reads HPAs, PDBs and Jobs where allowed; checks needing what you may not list are skipped"
 
     def static_permissions(self, params: NoParams | None) -> list[Permission]:
         return [
