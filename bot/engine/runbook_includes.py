@@ -31,6 +31,7 @@ from bot.engine.runbooks import (
     Runbook,
     RunbookFile,
     StepCall,
+    error_message,
     unknown_placeholders,
 )
 from bot.errors import ConfigProblem
@@ -197,7 +198,7 @@ class _Composer:
                 spec = ParamSpec.model_validate(raw)
             except ValidationError as exc:
                 ok = False
-                msg = exc.errors(include_url=False, include_input=False)[0]["msg"]
+                msg = error_message(exc.errors(include_url=False, include_input=False)[0])
                 self.problems.append(one.problem(["params", name], f"override of {name!r}: {msg}"))
                 continue
             if name in inherited and spec.help:

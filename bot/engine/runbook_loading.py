@@ -14,7 +14,15 @@ from pydantic import ValidationError
 
 from bot.config.yaml_source import LocatedYaml, format_loc, load_located
 from bot.engine.runbook_includes import ParsedRunbook, compose_all
-from bot.engine.runbooks import INCLUDE_KEY, Runbook, RunbookCatalog, RunbookFile, StepCall, placeholders
+from bot.engine.runbooks import (
+    INCLUDE_KEY,
+    Runbook,
+    RunbookCatalog,
+    RunbookFile,
+    StepCall,
+    error_message,
+    placeholders,
+)
 from bot.errors import ConfigError, ConfigProblem
 from bot.steps.registry import StepRegistry
 
@@ -137,7 +145,9 @@ def _check_step(located: LocatedYaml, i: int, call: StepCall, registry: StepRegi
             if err["type"] == "missing" and key in call.args:
                 continue  # given as a placeholder: checked when the run is planned
             problems.append(
-                ConfigProblem(path, format_loc([*loc, key]), f"{call.step}: {err['msg']}", located.line_of([*loc, key]))
+                ConfigProblem(
+                    path, format_loc([*loc, key]), f"{call.step}: {error_message(err)}", located.line_of([*loc, key])
+                )
             )
     return problems
 
@@ -148,10 +158,8 @@ def _problems(exc: ValidationError, located: LocatedYaml) -> list[ConfigProblem]
         loc = [p for p in err["loc"] if isinstance(p, str | int)]
         if len(loc) > 2 and loc[0] == "steps" and loc[2] in _ENTRY_TAGS:
             del loc[2]
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling)"
-        elif err["type"] == "literal_error" and loc and loc[-1] == "type":
+        msg = error_message(err)
+        if err["type"] == "literal_error" and loc and loc[-1] == "type":
             msg = f"unknown parameter type; {msg}"
         out.append(ConfigProblem(str(located.path), format_loc(loc), msg, located.line_of(loc)))
     return out

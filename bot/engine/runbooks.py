@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from bot.engine.params import ParamSpec
 
@@ -139,6 +140,13 @@ class Runbook(RunbookHeader):
     def positional(self) -> list[str]:
         """Positional parameter names in declaration order."""
         return [n for n, p in self.params.items() if p.positional]
+
+
+def error_message(err: ErrorDetails) -> str:
+    """A pydantic error as an author should read it (no "Value error, " prefix)."""
+    if err["type"] == "extra_forbidden":
+        return "unknown field (check the spelling)"
+    return err["msg"].removeprefix("Value error, ")
 
 
 def unknown_placeholders(call: StepCall, params: Iterable[str]) -> list[tuple[str, str]]:
