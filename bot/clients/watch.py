@@ -18,6 +18,7 @@ Objects stay raw JSON (no generated model classes): cheaper, and what the caller
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -68,6 +69,7 @@ class ListWatch:
         self._objects: dict[str, Obj] = {}
         self._rv = ""
         self._thread: threading.Thread | None = None
+        self._resp: Any = None
         self.relists = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -83,6 +85,14 @@ class ListWatch:
         with self._cond:
             self._cond.notify_all()
 
+    def close(self) -> None:
+        """Stop watching now: wake waiters and close the open watch connection (``stop`` must be set)."""
+        self.wake()
+        resp = self._resp
+        if resp is not None:
+            with contextlib.suppress(OSError):  # already closed by the server or the reader
+                resp.close()
+
     # -- reading ----------------------------------------------------------------------------------
     def objects(self) -> list[Obj]:
         """A snapshot of the cached objects."""
@@ -94,11 +104,14 @@ class ListWatch:
         with self._cond:
             return uid in self._objects
 
-    def wait_until(self, predicate: Callable[[list[Obj]], bool], deadline: float) -> bool:
-        """Block until ``predicate(objects)`` holds (True), or the monotonic ``deadline`` / stop (False)."""
+    def wait_until(self, predicate: Callable[[], bool], deadline: float) -> bool:
+        """Block until ``predicate()`` holds (True), or the monotonic ``deadline`` / stop (False).
+
+        The predicate runs under the cache's (re-entrant) lock, so it may call ``objects``/``has_uid``.
+        """
         with self._cond:
             while True:
-                if predicate(list(self._objects.values())):
+                if predicate():
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stop.is_set():
@@ -146,7 +159,9 @@ class ListWatch:
             except _Gone:
                 needs_list = True
                 failures = 0
-            except Exception as exc:  # noqa: BLE001 - any transport or API failure: back off, resume, re-list
+            except Exception as exc:
+                if self._stop.is_set():
+                    return
                 failures += 1
                 needs_list = True
                 delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(failures, 8)) * random.uniform(0.5, 1.0)  # noqa: S311
@@ -168,6 +183,7 @@ class ListWatch:
             _request_timeout=(self._kube.timeout, WATCH_WINDOW_SECONDS + self._kube.timeout),
             **self._kwargs,
         )
+        self._resp = resp
         try:
             for event in _events(resp):
                 if self._stop.is_set():
@@ -178,6 +194,7 @@ class ListWatch:
                 raise _Gone from None
             raise
         finally:
+            self._resp = None
             resp.release_conn()
 
     def _apply(self, event: Obj) -> None:

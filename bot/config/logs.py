@@ -1,13 +1,22 @@
-"""Structured (JSON) logging with secrets redacted before anything is written."""
+"""Structured (JSON) logging with secrets redacted before anything is written.
+
+Fields that belong to a whole unit of work (run id, ref, cluster, user) are bound once with
+``log_context(...)``; every record logged inside — by any module — carries them (a
+``contextvars`` variable read by ``ContextFilter``). A thread started for that work takes the
+fields along when its target is wrapped with ``carry_context``.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 # Slack tokens, bearer tokens, PEM blocks and obvious key=value secrets.
 _SECRET_PATTERNS = [
@@ -20,6 +29,42 @@ _SECRET_PATTERNS = [
     ),
 ]
 _STD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_CONTEXT: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
+    "runbook_bot_log_context", default=None
+)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@contextmanager
+def log_context(**fields: object) -> Iterator[None]:
+    """Bind ``fields`` (None values are left out) to every record logged inside the block."""
+    token = _CONTEXT.set({**(_CONTEXT.get() or {}), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def carry_context(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` wrapped to run with the caller's bound fields (for a thread or an executor)."""
+    ctx = contextvars.copy_context()
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return ctx.run(fn, *args, **kwargs)
+
+    return run
+
+
+class ContextFilter(logging.Filter):
+    """Adds the fields bound with ``log_context`` to each record (an explicit ``extra`` wins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Copy the bound fields onto ``record``; never drops it."""
+        for key, value in (_CONTEXT.get() or {}).items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
 
 
 def redact(text: str) -> str:
@@ -60,6 +105,7 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     """Route all logging to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

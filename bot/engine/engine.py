@@ -16,9 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.clients.authz import missing_permissions
-from bot.clients.cloud import CloudClients
+from bot.clients import authz
+from bot.clients.api_errors import call_translated, translated_api_errors
 from bot.clients.kube import Impersonation, KubeAccess, KubeClients
+from bot.cloud import CloudClients
 from bot.config.settings import Settings
 from bot.engine.params import ParamSpec, Weights, WorkloadName, parse_value, resolve_value
 from bot.engine.parser import Invocation, bind, tokenize
@@ -27,7 +28,6 @@ from bot.errors import BotError, DeniedError, NotFoundError, ParseError, UserErr
 from bot.model import Permission, Requester
 from bot.report import Report, Tone
 from bot.steps.base import RunbookInfo, Step, StepContext, StepPlan
-from bot.steps.invoke import call, kube_errors
 from bot.steps.registry import StepRegistry
 from bot.steps.resolve import KubeResolver, closest
 from bot.store import Store
@@ -118,10 +118,13 @@ class Engine:
         """Configured cluster names."""
         return list(self.settings.clusters)
 
-    def allowed(self, cluster: str, requester: Requester, permissions: Sequence[Permission]) -> list[Permission]:
+    def missing_permissions(
+        self, cluster: str, requester: Requester, permissions: Sequence[Permission]
+    ) -> list[Permission]:
         """Permissions the requester lacks on ``cluster`` (asked with SubjectAccessReview)."""
         bot = self.kube.access(cluster, None)
-        return call(cluster, lambda: missing_permissions(bot, requester.kube_user, requester.kube_groups, permissions))
+        user, groups = requester.kube_user, requester.kube_groups
+        return call_translated(cluster, lambda: authz.missing_permissions(bot, user, groups, permissions))
 
     # -- the pipeline ---------------------------------------------------------------------------
     def access_for(self, cluster: str, requester: Requester, run_id: str, approvers: Sequence[str] = ()) -> KubeAccess:
@@ -200,7 +203,7 @@ class Engine:
             except ValidationError as exc:
                 first = exc.errors(include_url=False, include_input=False)[0]
                 raise UserError(f"{call_.step}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-            with kube_errors(cluster):
+            with translated_api_errors(cluster):
                 plan = step.plan(ctx, params)
             planned.append(PlannedStep(step, params, plan))
         run = PreparedRun(run_id, inv.runbook, cluster, namespace, requester, values, planned, ctx)
@@ -212,7 +215,7 @@ class Engine:
         """Ask the cluster's RBAC for every permission of the plan; DeniedError names what is missing."""
         if not run.requester.impersonates or not run.permissions:
             return
-        missing = self.allowed(run.cluster, run.requester, run.permissions)
+        missing = self.missing_permissions(run.cluster, run.requester, run.permissions)
         if missing:
             listed = " and ".join(p.describe() for p in missing)
             raise DeniedError(
@@ -224,7 +227,7 @@ class Engine:
         """Run every planned step in order; the last report wins (read runbooks have one step)."""
         report: Report | None = None
         for ps in run.steps:
-            with kube_errors(run.cluster):
+            with translated_api_errors(run.cluster):
                 out = ps.step.run(run.context, ps.params)
             if out is not None:
                 report = out
@@ -243,7 +246,7 @@ class Engine:
             elif spec.type == "runbook":
                 out[name] = self.find_runbook(value).name
             else:
-                with kube_errors(cluster):
+                with translated_api_errors(cluster):
                     out[name] = resolve_value(spec, value, resolver, namespace)
         return out
 

@@ -12,6 +12,7 @@ from bot.store import ApprovalRecord, RunRecord
 STATE_WORDS = {
     "awaiting_confirmation": ("Plan", Tone.INFO),
     "awaiting_approval": ("Awaiting approval", Tone.WARN),
+    "queued": ("Starting", Tone.INFO),
     "running": ("Running", Tone.INFO),
     "succeeded": ("Done", Tone.OK),
     "failed": ("Failed", Tone.ERROR),

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bot.clients.api_errors import translated_api_errors
 from bot.config.settings import ApprovalRule, ApproverSet, Settings
 from bot.engine.engine import Engine, PreparedRun, error_report, new_ref
 from bot.engine.identity import IdentityMapper
@@ -22,7 +23,6 @@ from bot.engine.plans import plan_report, run_report
 from bot.errors import AbortedError, BotError, UserError
 from bot.model import Permission, Requester
 from bot.report import Report, Tone, report_to_dict
-from bot.steps.invoke import kube_errors
 from bot.store import ApprovalRecord, AuditEvent, RunRecord, Store
 
 log = logging.getLogger("bot.workflow")
@@ -193,6 +193,21 @@ class RunService:
         return Outcome(report, run_id=rec.id)
 
     # -- decisions ------------------------------------------------------------------------------
+    def decide(self, kind: str, run_id: str, plan_hash: str, actor: Requester, reason: str = "") -> Decision:
+        """Dispatch a decision by name (a button or a shell verb); ValueError for an unknown kind."""
+        handlers: dict[str, Callable[[], Decision]] = {
+            "confirm": lambda: self.confirm(run_id, plan_hash, actor),
+            "approve": lambda: self.approve(run_id, plan_hash, actor),
+            "deny": lambda: self.deny(run_id, plan_hash, actor, reason),
+            "cancel": lambda: self.cancel(run_id, plan_hash, actor, reason),
+            "abort": lambda: self.abort(run_id, plan_hash, actor),
+            "break_glass": lambda: self.break_glass(run_id, plan_hash, actor, reason),
+        }
+        handler = handlers.get(kind)
+        if handler is None:
+            raise ValueError(f"unknown decision {kind!r}")
+        return handler()
+
     def _check_click(self, rec: RunRecord, plan_hash: str, states: tuple[str, ...]) -> str | None:
         """Why a click cannot count (stale, replayed, expired), or None."""
         if rec.state not in states:
@@ -233,7 +248,7 @@ class RunService:
             )
             return Decision(report=self.report_for(run_id), run_id=run_id)
         now = self.clock()
-        if not self.store.transition(run_id, ["awaiting_confirmation"], "running", started_at=now, heartbeat_at=now):
+        if not self.store.transition(run_id, ["awaiting_confirmation"], "queued", heartbeat_at=now):
             return Decision(notice="this plan was already confirmed")
         self.audit(rec, actor.chat_id, "confirmed", "confirmed by the requester; running")
         return Decision(report=self.report_for(run_id), execute=True, run_id=run_id)
@@ -260,7 +275,7 @@ class RunService:
                 notice=f"approved ({len(approved)} of {rec.approvals_required})",
             )
         now = self.clock()
-        if not self.store.transition(run_id, ["awaiting_approval"], "running", started_at=now, heartbeat_at=now):
+        if not self.store.transition(run_id, ["awaiting_approval"], "queued", heartbeat_at=now):
             return Decision(notice="approved; the run was already started")
         return Decision(report=self.report_for(run_id), execute=True, run_id=run_id)
 
@@ -288,7 +303,7 @@ class RunService:
             return refusal
         perms = [Permission.model_validate(p) for p in rec.plan.get("permissions_json", [])]
         try:
-            missing = self.engine.allowed(rec.cluster, actor, perms)
+            missing = self.engine.missing_permissions(rec.cluster, actor, perms)
         except BotError as exc:
             return f"cannot check your permissions on {rec.cluster}: {exc}"
         if missing:
@@ -369,8 +384,7 @@ class RunService:
         if not self.store.transition(
             run_id,
             ["awaiting_approval"],
-            "running",
-            started_at=now,
+            "queued",
             heartbeat_at=now,
             break_glass_reason=reason.strip(),
         ):
@@ -386,7 +400,7 @@ class RunService:
     def abort(self, run_id: str, plan_hash: str, actor: Requester) -> Decision:
         """Stop a running run: no further actions; what was done is reported. Any replica may take the click."""
         rec = self._get(run_id)
-        if rec.state != "running":
+        if rec.state not in ("queued", "running"):
             return Decision(notice=f"this run is {rec.state.replace('_', ' ')}; there is nothing to abort")
         if plan_hash != rec.plan_hash:
             return Decision(notice="this button belongs to an older plan — it does nothing")
@@ -395,6 +409,15 @@ class RunService:
         in_set = not aset.anyone and _in_set(aset, actor)
         if actor.chat_id != rec.requester_chat_id and actor.chat_id not in approvers and not in_set:
             return Decision(notice="only the requester or an approver can abort this run")
+        if self.store.transition(
+            run_id,
+            ["queued"],
+            "aborted",
+            finished_at=self.clock(),
+            outcome="aborted before it started; nothing was done",
+        ):
+            self.audit(rec, actor.chat_id, "aborted", f"aborted by {actor.describe()} before it started")
+            return Decision(notice="aborted before it started", report=self.report_for(run_id), run_id=run_id)
         if not self.store.transition(run_id, ["running"], "aborting"):
             return Decision(notice="this run is already stopping")
         self.audit(rec, actor.chat_id, "abort_requested", f"abort requested by {actor.describe()}")
@@ -412,7 +435,8 @@ class RunService:
     def execute(self, run_id: str, progress: Callable[[str], None] | None = None) -> Report:
         """Run a run that a decision moved to ``running``: re-plan, compare, re-authorize, execute."""
         rec = self._get(run_id)
-        if rec.state != "running":
+        now = self.clock()
+        if not self.store.transition(run_id, ["queued"], "running", started_at=now, heartbeat_at=now):
             return self.report_for(run_id)
         requester = self._requester_of(rec)
         approvers = [a.kube_user or a.approver_chat_id for a in self.store.approvals(run_id) if a.decision == "approve"]
@@ -444,7 +468,7 @@ class RunService:
                         raise AbortedError(f"aborted before step {i}: {ps.plan.description}")
                     self.store.update_run(run_id, heartbeat_at=self.clock())
                     self.audit(rec, "bot", "step_started", f"step {i}/{len(run.steps)}: {ps.plan.description}")
-                    with kube_errors(run.cluster):
+                    with translated_api_errors(run.cluster):
                         out = ps.step.run(run.context, ps.params)
                     last = out or last
                     done.append(ps.plan.description)
@@ -482,7 +506,7 @@ class RunService:
         """After a restart: runs left ``running`` without a heartbeat are marked interrupted."""
         cutoff = self.clock() - timedelta(seconds=self.settings.policies.interrupted_after_seconds)
         ids = []
-        for rec in self.store.runs_in_states(["running", "aborting"], heartbeat_before=cutoff):
+        for rec in self.store.runs_in_states(["queued", "running", "aborting"], heartbeat_before=cutoff):
             steps = [
                 e.summary
                 for e in reversed(self.store.audit_events(run_id=rec.id, limit=200))
@@ -494,7 +518,7 @@ class RunService:
                 + ". Check the cluster state before retrying."
             )
             if self.store.transition(
-                rec.id, ["running", "aborting"], "interrupted", finished_at=self.clock(), outcome=outcome
+                rec.id, ["queued", "running", "aborting"], "interrupted", finished_at=self.clock(), outcome=outcome
             ):
                 self.audit(rec, "bot", "interrupted", outcome)
                 ids.append(rec.id)

@@ -1,6 +1,6 @@
 """What the health package needs from a chat surface, as protocols (bot.health stays surface-neutral).
 
-``bot.slack.alerts.SlackAlertPoster`` implements ``AlertPoster`` for Slack; tests and other
+``bot.slack.writer.SlackWriter`` implements ``AlertPoster`` for Slack; tests and other
 surfaces may bring their own. ``Leadership`` is what the scheduler asks before acting.
 """
 

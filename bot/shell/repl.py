@@ -86,25 +86,15 @@ class Shell:
                 raise UserError(f"{verb} needs the id of a stored run; `runs` lists them")
             if not shown:
                 self.show(runs.report_for(run_id))
-            decision: Decision
-            if verb == "confirm":
-                if not self.ask("Confirm this plan?"):
-                    decision = runs.cancel(run_id, rec.plan_hash, self.me, "declined at the prompt")
-                else:
-                    decision = runs.confirm(run_id, rec.plan_hash, self.me)
-            elif verb == "approve":
-                if not self.ask("Approve this plan?"):
-                    self.say("not approved")
-                    return
-                decision = runs.approve(run_id, rec.plan_hash, self.me)
+            kind = verb.replace("-", "_")
+            if verb == "confirm" and not self.ask("Confirm this plan?"):
+                kind, reason = "cancel", "declined at the prompt"
+            elif verb == "approve" and not self.ask("Approve this plan?"):
+                self.say("not approved")
+                return
             elif verb == "deny":
-                decision = runs.deny(run_id, rec.plan_hash, self.me, reason or "no reason given")
-            elif verb == "cancel":
-                decision = runs.cancel(run_id, rec.plan_hash, self.me, reason)
-            elif verb == "abort":
-                decision = runs.abort(run_id, rec.plan_hash, self.me)
-            else:
-                decision = runs.break_glass(run_id, rec.plan_hash, self.me, reason)
+                reason = reason or "no reason given"
+            decision = runs.decide(kind, run_id, rec.plan_hash, self.me, reason)
         except UserError as exc:
             self.failures += 1
             self.say(f"[x] {exc.message}")

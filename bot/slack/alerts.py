@@ -15,54 +15,17 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.engine.bootstrap import Bot
 from bot.engine.identity import IdentityMapper
 from bot.errors import UserError
 from bot.health import AlertActions, HealthService, MessageRef, PostError
 from bot.model import Requester
-from bot.report import Report
-from bot.slack.blocks import report_fallback_text
-from bot.slack.messages import RunMessages, blocks_of
+from bot.slack.messages import RunMessages
+from bot.slack.writer import SlackWriter
 
 log = logging.getLogger("bot.slack")
 ALERT_ACTION = re.compile(r"^rb_alert_(ack|silence_(1h|4h|24h)|run_(\d+))$")
-
-
-class SlackAlertPoster:
-    """``AlertPoster`` over the Slack Web API."""
-
-    def __init__(self, client: WebClient) -> None:
-        self.client = client
-
-    def post(self, channel: str, report: Report) -> MessageRef:
-        """Post a message; PostError with Slack's error code on failure."""
-        try:
-            resp = self.client.chat_postMessage(
-                channel=channel, blocks=blocks_of(report), text=report_fallback_text(report)
-            )
-        except SlackApiError as exc:
-            raise PostError(str(exc.response.get("error"))) from None
-        return MessageRef(str(resp["channel"]), str(resp["ts"]))
-
-    def update(self, ref: MessageRef, report: Report) -> None:
-        """Replace a message's content."""
-        try:
-            self.client.chat_update(
-                channel=ref.channel, ts=ref.ts, blocks=blocks_of(report), text=report_fallback_text(report)
-            )
-        except SlackApiError as exc:
-            raise PostError(str(exc.response.get("error"))) from None
-
-    def reply(self, ref: MessageRef, text: str, *, broadcast: bool = False) -> None:
-        """A reply in the message's thread."""
-        try:
-            self.client.chat_postMessage(
-                channel=ref.channel, thread_ts=ref.ts, text=text[:3000], reply_broadcast=broadcast
-            )
-        except SlackApiError as exc:
-            raise PostError(str(exc.response.get("error"))) from None
 
 
 def runbook_exists(bot: Bot) -> Callable[[str], bool]:
@@ -72,9 +35,7 @@ def runbook_exists(bot: Bot) -> Callable[[str], bool]:
 
 def build_health(bot: Bot, client: WebClient) -> HealthService:
     """The health service of ``bot``, posting to Slack through ``client``."""
-    return HealthService(
-        bot.settings, bot.kube, bot.store, SlackAlertPoster(client), runbook_exists=runbook_exists(bot)
-    )
+    return HealthService(bot.settings, bot.kube, bot.store, SlackWriter(client), runbook_exists=runbook_exists(bot))
 
 
 def _who(actor: Requester) -> str:
@@ -83,7 +44,7 @@ def _who(actor: Requester) -> str:
 
 def register_alert_interactions(app: App, bot: Bot, mapper: IdentityMapper, messages: RunMessages) -> AlertActions:
     """Register the alert buttons; returns the actions object they use."""
-    poster = SlackAlertPoster(messages.client)
+    poster = messages.writer
     actions = AlertActions(bot.store, poster, runbook_exists(bot), clock=bot.runs.clock)
 
     def on_click(ack: Ack) -> None:
@@ -123,15 +84,10 @@ def register_alert_interactions(app: App, bot: Bot, mapper: IdentityMapper, mess
             if outcome.run_id and outcome.pending:
                 messages.post(outcome.run_id, channel, report)
             elif thread is not None:
-                messages.client.chat_postMessage(
-                    channel=thread.channel,
-                    thread_ts=thread.ts,
-                    blocks=blocks_of(report),
-                    text=report_fallback_text(report),
-                )
+                poster.post(thread.channel, report, thread=thread)
             if thread is not None and outcome.pending:
                 poster.reply(thread, f"{_who(actor)} requested `{command}` (run {outcome.run_id})")
-        except (SlackApiError, PostError) as exc:
+        except PostError as exc:
             log.error("cannot post the runbook plan", extra={"alert": alert_id, "error": str(exc)})
 
     app.action(ALERT_ACTION)(ack=on_click, lazy=[after_click])

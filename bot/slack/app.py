@@ -8,19 +8,20 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.engine.bootstrap import Bot
 from bot.engine.engine import error_report, new_ref
 from bot.engine.identity import IdentityMapper
 from bot.errors import UserError
+from bot.health.ports import PostError
 from bot.metrics import COMMANDS, RUN_SECONDS
 from bot.report import Report
 from bot.slack.alerts import register_alert_interactions
 from bot.slack.blocks import report_fallback_text
 from bot.slack.identity import SlackProfiles
 from bot.slack.interactions import register_interactions
-from bot.slack.messages import AuditChannel, RunMessages, blocks_of
+from bot.slack.messages import AuditChannel, RunMessages
+from bot.slack.writer import SlackWriter, blocks_of
 
 log = logging.getLogger("bot.slack")
 
@@ -47,8 +48,9 @@ def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: 
     )
     ident = bot.settings.identity
     mapper = IdentityMapper(ident, SlackProfiles(client, bool(ident.user_groups), ident.cache_seconds))
-    messages = RunMessages(client, bot.store)
-    bot.runs.audit_sink = AuditChannel(client, bot.store, s.audit_channel)
+    writer = SlackWriter(client)
+    messages = RunMessages(writer, bot.store)
+    bot.runs.audit_sink = AuditChannel(writer, bot.store, s.audit_channel)
     register_commands(app, bot, mapper, messages)
     register_interactions(app, bot, mapper, messages)
     register_alert_interactions(app, bot, mapper, messages)
@@ -87,15 +89,13 @@ def register_commands(app: App, bot: Bot, mapper: IdentityMapper, messages: RunM
                 messages.post(outcome.run_id, channel, outcome.report)
             else:
                 try:
-                    messages.client.chat_postMessage(
-                        channel=channel, blocks=blocks_of(outcome.report), text=report_fallback_text(outcome.report)
-                    )
-                except SlackApiError as exc:
-                    if exc.response.get("error") not in ("not_in_channel", "channel_not_found", "is_archived"):
+                    messages.writer.post(channel, outcome.report)
+                except PostError as exc:
+                    if exc.reason not in ("not_in_channel", "channel_not_found", "is_archived"):
                         raise
                     _respond(respond, outcome.report, "in_channel")
-        except SlackApiError as exc:
-            log.error("cannot post to Slack", extra={"run_id": outcome.run_id, "error": exc.response.get("error")})
+        except PostError as exc:
+            log.error("cannot post to Slack", extra={"run_id": outcome.run_id, "error": exc.reason})
         COMMANDS.labels(runbook=known, outcome="ok" if outcome.ok else "error").inc()
         RUN_SECONDS.labels(runbook=known).observe(time.monotonic() - started)
 

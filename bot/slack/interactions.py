@@ -63,19 +63,7 @@ def register_interactions(app: App, bot: Bot, mapper: IdentityMapper, messages: 
         run_id, _, plan_hash = value.partition(":")
         try:
             actor = mapper.requester(user_id)
-            runs = bot.runs
-            if kind == "confirm":
-                decision = runs.confirm(run_id, plan_hash, actor)
-            elif kind == "approve":
-                decision = runs.approve(run_id, plan_hash, actor)
-            elif kind == "deny":
-                decision = runs.deny(run_id, plan_hash, actor, reason)
-            elif kind == "cancel":
-                decision = runs.cancel(run_id, plan_hash, actor, reason)
-            elif kind == "abort":
-                decision = runs.abort(run_id, plan_hash, actor)
-            else:
-                decision = runs.break_glass(run_id, plan_hash, actor, reason)
+            decision = bot.runs.decide(kind, run_id, plan_hash, actor, reason)
         except UserError as exc:
             messages.notice(channel, user_id, exc.message)
             return

@@ -16,10 +16,11 @@ from pydantic import BaseModel
 
 from bot.model import ObjectRef, Permission, Requester, WorkloadRef
 from bot.report import Report
+from bot.steps.artifacts import RunArtifacts
 
 if TYPE_CHECKING:
-    from bot.clients.cloud import CloudClients
     from bot.clients.kube import KubeAccess
+    from bot.cloud import CloudClients
     from bot.config.settings import Settings
     from bot.store import Store
 
@@ -60,7 +61,9 @@ class Catalog(Protocol):
         """Configured cluster names."""
         ...
 
-    def allowed(self, cluster: str, requester: Requester, permissions: Sequence[Permission]) -> list[Permission]:
+    def missing_permissions(
+        self, cluster: str, requester: Requester, permissions: Sequence[Permission]
+    ) -> list[Permission]:
         """The permissions from ``permissions`` that ``requester`` lacks on ``cluster``."""
         ...
 
@@ -81,6 +84,10 @@ class StepContext:
     cloud: CloudClients | None = None  # cloud clients (replace-node); they act as the bot's cloud identity
     progress: Callable[[str], None] = lambda _msg: None
     abort: threading.Event = field(default_factory=threading.Event)
+    artifacts: RunArtifacts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.artifacts = RunArtifacts(self.run_id, self.store)
 
 
 P = TypeVar("P", bound=BaseModel)

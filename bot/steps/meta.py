@@ -79,7 +79,7 @@ class WhoAmI(Step[NoArgs]):
             may_not: list[str] = []
             for info in infos:
                 try:
-                    missing = ctx.catalog.allowed(cluster, req, info.permissions)
+                    missing = ctx.catalog.missing_permissions(cluster, req, info.permissions)
                 except Exception:
                     rows.append([cluster, "cluster unreachable", ""])
                     break

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 
 from kubernetes.client.exceptions import ApiException
 
+from bot.clients.api_errors import explain_api_error
 from bot.clients.kube import KubeAccess
 from bot.errors import DeniedError, NotFoundError, UserError
 from bot.model import WorkloadRef
-from bot.steps.kube_errors import explain_api_error
 
 
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:

@@ -6,7 +6,15 @@ that lets concurrent clicks, retries and replicas act on a run exactly once.
 """
 
 from bot.store.migrations import LATEST_VERSION, MIGRATIONS, Migration
-from bot.store.records import AlertRecord, ApprovalRecord, AuditEvent, BackupRecord, DigestRecord, RunRecord
+from bot.store.records import (
+    AlertRecord,
+    ApprovalRecord,
+    AuditEvent,
+    BackupRecord,
+    DigestRecord,
+    GroupClaim,
+    RunRecord,
+)
 from bot.store.store import Store, utc_now
 
 __all__ = [
@@ -17,6 +25,7 @@ __all__ = [
     "AuditEvent",
     "BackupRecord",
     "DigestRecord",
+    "GroupClaim",
     "Migration",
     "RunRecord",
     "Store",

@@ -19,6 +19,7 @@ from bot.errors import ConfigError, ConfigProblem
 from bot.store.connection import WRITE_LOCK
 from bot.store.health_schema import alerts, backups, digests
 from bot.store.schema import approvals, audit_events, runs, schema_version
+from bot.store.step_schema import group_claims, run_artifacts
 
 #: Key of the PostgreSQL advisory lock held while migrating (any constant unique to this app).
 ADVISORY_LOCK_KEY = 0x6B3872756E626B  # "k8runbk"
@@ -45,9 +46,16 @@ def _v2_health(conn: Connection) -> None:
         table.create(conn)
 
 
+def _v3_step_records(conn: Connection) -> None:
+    """Group claims (one row per node group) and the artifacts steps hand each other."""
+    for table in (group_claims, run_artifacts):
+        table.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, approvals and audit_events", _v1_initial),
     Migration(2, "alerts, digests and backups", _v2_health),
+    Migration(3, "group_claims and run_artifacts", _v3_step_records),
 )
 
 #: The schema version this code expects after ``migrate``.

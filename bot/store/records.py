@@ -142,3 +142,14 @@ class DigestRecord:
     channel: str | None = None
     message_ts: str | None = None
     posted_at: datetime | None = None
+
+
+@dataclass
+class GroupClaim:
+    """A run's hold on a node group (``key``): one replacement at a time per group."""
+
+    key: str
+    run_id: str
+    node: str
+    group_name: str
+    claimed_at: datetime | None = None

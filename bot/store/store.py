@@ -22,6 +22,8 @@ from bot.store.health_records import HealthRecords
 from bot.store.migrations import migrate
 from bot.store.records import ApprovalRecord, AuditEvent, RunRecord
 from bot.store.schema import RUN_COLUMNS, approvals, audit_events, runs
+from bot.store.states import check_transition
+from bot.store.step_records import StepRecords
 
 _RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
 _APPROVAL_FIELDS = frozenset(f.name for f in dataclasses.fields(ApprovalRecord))
@@ -33,7 +35,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Store(HealthRecords):
+class Store(HealthRecords, StepRecords):
     """The durable store. Thread-safe; several processes may share one database.
 
     ``url`` is a SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``); an invalid
@@ -114,9 +116,11 @@ class Store(HealthRecords):
         values = _run_fields(fields, forbidden=("id", "state"))
         if not from_states:
             return False
-        values["state"] = to_state
+        sources, target = check_transition(from_states, to_state)
+        values["state"] = target.value
         values.setdefault("updated_at", self._clock())
-        statement = update(runs).where(runs.c.id == run_id, runs.c.state.in_(list(from_states))).values(**values)
+        current = [s.value for s in sources]
+        statement = update(runs).where(runs.c.id == run_id, runs.c.state.in_(current)).values(**values)
         with self._write() as conn:
             return conn.execute(statement).rowcount == 1
 

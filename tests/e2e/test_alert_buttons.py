@@ -16,7 +16,8 @@ from slack_sdk import WebClient
 from slack_sdk.models.blocks import Block
 
 from bot.health import HealthService
-from bot.slack.alerts import SlackAlertPoster, runbook_exists
+from bot.slack.alerts import runbook_exists
+from bot.slack.writer import SlackWriter
 from tests.harness.bot_server import BOT_TOKEN, BotServer
 from tests.harness.health_setup import MovableClock, alert_posts
 from tests.harness.slack_flow import PROD, all_text, click, latest_update
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.e2e
 def health(flow_server: BotServer, fake_slack: FakeSlack) -> Iterator[HealthService]:
     """The health service of the served bot; its clock is 20 minutes ahead (node-2 is long NotReady)."""
     bot = flow_server.bot
-    poster = SlackAlertPoster(WebClient(token=BOT_TOKEN, base_url=fake_slack.api_url))
+    poster = SlackWriter(WebClient(token=BOT_TOKEN, base_url=fake_slack.api_url))
     service = HealthService(
         bot.settings,
         bot.kube,

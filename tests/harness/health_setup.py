@@ -14,7 +14,8 @@ from slack_sdk import WebClient
 from bot.config.settings import Settings
 from bot.engine.bootstrap import Bot, build_bot
 from bot.health import HealthService, Leadership
-from bot.slack.alerts import SlackAlertPoster, runbook_exists
+from bot.slack.alerts import runbook_exists
+from bot.slack.writer import SlackWriter
 from tests.harness.bot_server import BOT_TOKEN
 from tests.harness.control_plane import CONTEXT
 from tests.harness.kwok_nodes import STRATEGIC_MERGE, wait_node_ready
@@ -80,7 +81,7 @@ def replica(
 ) -> Replica:
     """A bot plus its health service posting to ``slack``."""
     bot = build_bot(settings)
-    poster = SlackAlertPoster(WebClient(token=BOT_TOKEN, base_url=slack.api_url))
+    poster = SlackWriter(WebClient(token=BOT_TOKEN, base_url=slack.api_url))
     service = HealthService(
         settings,
         bot.kube,

@@ -143,28 +143,30 @@ def test_transition_is_compare_and_set_and_sets_fields(store: Store) -> None:
     store.create_run(rec)
     started = datetime(2025, 3, 1, 13, 0, tzinfo=UTC)
 
-    assert store.transition("r1", ["awaiting_confirmation"], "running") is False  # wrong state: nothing changes
+    assert store.transition("r1", ["awaiting_confirmation"], "queued") is False  # wrong state: nothing changes
     assert store.transition("r1", [], "running") is False
-    assert store.transition("missing", ["awaiting_approval"], "running") is False
+    assert store.transition("missing", ["awaiting_approval"], "queued") is False
     unchanged = store.get_run("r1")
     assert unchanged is not None and unchanged.state == "awaiting_approval" and unchanged.updated_at == rec.updated_at
 
-    assert store.transition(
-        "r1", {"awaiting_approval", "approved"}, "running", started_at=started, heartbeat_at=started
-    )
+    assert store.transition("r1", {"awaiting_approval"}, "queued", started_at=started, heartbeat_at=started)
     got = store.get_run("r1")
     assert got is not None
-    assert got.state == "running"
+    assert got.state == "queued"
     assert got.started_at == started and got.heartbeat_at == started
     assert got.updated_at is not None and rec.updated_at is not None and got.updated_at > rec.updated_at
-    assert store.transition("r1", ["awaiting_approval"], "running") is False  # the second click
+    assert store.transition("r1", ["awaiting_approval"], "queued") is False  # the second click
 
     with pytest.raises(ValueError, match="unknown run field"):
-        store.transition("r1", ["running"], "succeeded", colour="green")
+        store.transition("r1", ["queued"], "running", colour="green")
     with pytest.raises(ValueError, match="cannot be set"):
-        store.transition("r1", ["running"], "succeeded", state="failed")
+        store.transition("r1", ["queued"], "running", state="failed")
+    with pytest.raises(ValueError, match="cannot go from queued to succeeded"):
+        store.transition("r1", ["queued"], "succeeded")
+    with pytest.raises(ValueError, match="unknown run state"):
+        store.transition("r1", ["approved"], "running")
     after = store.get_run("r1")
-    assert after is not None and after.state == "running"
+    assert after is not None and after.state == "queued"
 
 
 def test_update_run_sets_fields_whatever_the_state(store: Store) -> None:
@@ -194,7 +196,7 @@ def test_transition_from_20_threads_is_won_exactly_once(store: Store, store_url:
         won = []
         for n in range(rounds):
             barrier.wait(timeout=60)
-            if stores[index].transition(f"run{n}", ["awaiting_approval"], "running", outcome=f"thread {index}"):
+            if stores[index].transition(f"run{n}", ["awaiting_approval"], "queued", outcome=f"thread {index}"):
                 won.append(f"run{n}")
         return won
 
@@ -208,7 +210,7 @@ def test_transition_from_20_threads_is_won_exactly_once(store: Store, store_url:
     assert winners == [f"run{n}" for n in range(rounds)]  # each run won once, by one thread
     for n in range(rounds):
         got = store.get_run(f"run{n}")
-        assert got is not None and got.state == "running"
+        assert got is not None and got.state == "queued"
         assert got.outcome == f"thread {next(i for i, won in enumerate(results) if f'run{n}' in won)}"
 
 
@@ -224,7 +226,7 @@ def _race_in_process(url: str, index: int, run_ids: list[str], barrier: Any, res
         won = []
         for run_id in run_ids:
             barrier.wait(timeout=120)
-            if store.transition(run_id, ["awaiting_approval"], "running", outcome=f"process {index}"):
+            if store.transition(run_id, ["awaiting_approval"], "queued", outcome=f"process {index}"):
                 won.append(run_id)
         results.put((index, won))
     finally:
@@ -262,7 +264,7 @@ def test_transition_across_processes_is_won_exactly_once(store_url: str) -> None
         for run_id in run_ids:
             got = store.get_run(run_id)
             owner = next(i for i, won in outcomes.items() if run_id in won)
-            assert got is not None and got.state == "running" and got.outcome == f"process {owner}"
+            assert got is not None and got.state == "queued" and got.outcome == f"process {owner}"
 
 
 # ---------------------------------------------------------------------------------- approvals
@@ -401,7 +403,7 @@ def test_a_reopened_store_sees_everything_written_before_close(store_url: str) -
     clock: Callable[[], datetime] = SteppingClock()
     store = Store.open(store_url, clock=clock)
     store.create_run(make_run("r1", request_key="trigger-1"))
-    store.transition("r1", ["awaiting_approval"], "running", heartbeat_at=T0)
+    store.transition("r1", ["awaiting_approval"], "queued", heartbeat_at=T0)
     store.add_approval(ApprovalRecord("r1", "U222", "bob", None, "approve", "sha256:abc"))
     event = store.add_audit("r1", "U111", "request", "drain node-1", {"node": "node-1"})
     before = store.get_run("r1")
@@ -412,8 +414,8 @@ def test_a_reopened_store_sees_everything_written_before_close(store_url: str) -
         assert [a.approver_chat_id for a in reopened.approvals("r1")] == ["U222"]
         assert reopened.audit_events() == [event]
         assert reopened.create_run(make_run("r2", request_key="trigger-1")) is False  # Slack retry after restart
-        assert reopened.transition("r1", ["awaiting_approval"], "running") is False
-        assert [r.id for r in reopened.runs_in_states(["running"], heartbeat_before=T0 + timedelta(1))] == ["r1"]
+        assert reopened.transition("r1", ["awaiting_approval"], "queued") is False
+        assert [r.id for r in reopened.runs_in_states(["queued"], heartbeat_before=T0 + timedelta(1))] == ["r1"]
 
 
 # ------------------------------------------------------------------------------------- errors

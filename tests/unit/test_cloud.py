@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.clients.cloud import CloudClients, UnknownProviderError, parse_provider_id
+from bot.cloud import CloudClients, UnknownProviderError, parse_provider_id
 from bot.config.cloud import CloudSettings
 from bot.config.settings import Settings
 from bot.errors import UserError

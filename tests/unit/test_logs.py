@@ -28,3 +28,39 @@ def test_json_lines_carry_extras_and_redact_them() -> None:
     assert doc["ref"] == "abc123"
     assert "xoxb-9" not in doc["message"]
     assert "sekrit" not in doc["header"]
+
+
+def test_bound_fields_reach_every_record_and_threads_that_carry_them() -> None:
+    import threading
+
+    from bot.config.logs import ContextFilter, carry_context, log_context
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    handler.addFilter(ContextFilter())
+    logger = logging.getLogger("bot.test.context")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with log_context(run_id="r1", cluster="prod", user=None):
+            logger.info("inside")
+            worker = threading.Thread(target=carry_context(lambda: logger.info("in a thread")))
+            worker.start()
+            worker.join()
+            logger.info("explicit", extra={"run_id": "other"})
+        logger.info("outside")
+    finally:
+        logger.removeHandler(handler)
+    fields = [(r.getMessage(), getattr(r, "run_id", None), getattr(r, "cluster", None)) for r in records]
+    assert fields == [
+        ("inside", "r1", "prod"),
+        ("in a thread", "r1", "prod"),
+        ("explicit", "other", "prod"),
+        ("outside", None, None),
+    ]
+    assert not hasattr(records[0], "user")

@@ -15,7 +15,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from bot.clients.cloud import GroupInstance, InstanceRef, NodeGroup
+from bot.cloud.types import GroupInstance, InstanceRef, NodeGroup
 from bot.config.cloud import CloudSettings
 from bot.errors import PermanentError, TemporaryError
 

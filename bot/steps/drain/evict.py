@@ -19,23 +19,16 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.clients.api_errors import explain_api_error
 from bot.errors import AbortedError, PermanentError
 from bot.model import ObjectRef, Permission
 from bot.report import Report, Tone
 from bot.selectors import label_selector_matches
 from bot.steps.arguments import Duration
 from bot.steps.base import Step, StepContext, StepPlan
-from bot.steps.drain_filters import (
-    DrainOptions,
-    Obj,
-    PodVerdicts,
-    classify,
-    controller_of,
-    pod_key,
-)
-from bot.steps.kube_errors import explain_api_error
-from bot.steps.pdb_gate import PdbGate, pdbs_snapshot
-from bot.steps.pod_tracker import GoneTracker
+from bot.steps.drain.filters import DrainOptions, Obj, PodVerdicts, classify, controller_of, pod_key
+from bot.steps.drain.pdb_gate import PdbGate, pdbs_snapshot
+from bot.steps.drain.tracker import GoneTracker
 
 MAX_PARALLEL = 32
 LISTED = 30
@@ -217,8 +210,8 @@ class EvictPods(Step[EvictParams]):
             while not stop.is_set():
                 if ctx.abort.wait(0.2):
                     stop.set()
-                    gate.wake()
-                    tracker.wake()
+                    gate.close()
+                    tracker.close()
                     return
 
         threading.Thread(target=watch_abort, name="drain-abort", daemon=True).start()
@@ -238,8 +231,8 @@ class EvictPods(Step[EvictParams]):
         finally:
             aborted = ctx.abort.is_set()
             stop.set()
-            gate.wake()
-            tracker.wake()
+            gate.close()
+            tracker.close()
         remaining = [pod_key(p) for p in verdicts.evict if not tracker.gone(p["metadata"]["uid"])]
         took = time.monotonic() - started
         if aborted:

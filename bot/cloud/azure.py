@@ -30,7 +30,7 @@ from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import Sku, VirtualMachineScaleSetUpdate
 
-from bot.clients.cloud import GroupInstance, InstanceRef, NodeGroup
+from bot.cloud.types import GroupInstance, InstanceRef, NodeGroup
 from bot.config.cloud import CloudSettings
 from bot.errors import PermanentError, TemporaryError, UserError
 

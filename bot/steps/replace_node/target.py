@@ -6,34 +6,28 @@ with the reason, EKS Fargate nodes, unknown providers, control-plane nodes outsi
 (seed 000: Azure masters are standalone VMs — restart them instead), anything that would leave
 fewer Ready control-plane nodes than a majority, and a group already replacing or launching.
 
-One replacement at a time per group is also enforced across runs and replicas through the store:
-a run *claims* its group (an audit event) and the earliest claim of a still-running run wins.
-The terminate step stores a *record* (the group's nodes before) that the later steps read.
+One replacement at a time per group is also enforced across runs and replicas through the store
+(``bot.steps.replace_node.claims``).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from bot.clients.cloud import InstanceRef, NodeGroup, NodeGroups, parse_provider_id
+from bot.cloud import InstanceRef, NodeGroup, NodeGroups, parse_provider_id
 from bot.errors import PermanentError, UserError
 from bot.steps.base import StepContext
 from bot.steps.facts import Obj, node_state
-from bot.store import AuditEvent, RunRecord, Store
+from bot.steps.replace_node.claims import refuse_if_claimed
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 NODECLAIMS = ("karpenter.sh", "v1", "nodeclaims")
 FARGATE_LABEL = "eks.amazonaws.com/compute-type"
-CLAIM_KIND = "replacement_claim"
-RECORD_KIND = "replacement_record"
-READY_KIND = "replacement_ready"
-ACTIVE_STATES = ("running", "aborting")
 
 
 @dataclass
@@ -133,9 +127,7 @@ def resolve(ctx: StepContext, name: str, *, guards: bool = True, cloud: bool = T
     if guards:
         check_quorum(ctx, target)
         check_group_settled(ctx, target)
-        holder = active_claim(ctx, target.lock_key)
-        if holder is not None:
-            raise UserError(_busy_message(target, holder))
+        refuse_if_claimed(ctx, target.lock_key, target.group_words())
     return target
 
 
@@ -248,73 +240,3 @@ def node_in_group(target_ref: InstanceRef | None, nodepool: str | None, node: Ob
             ref.resource_group or ""
         ).lower() == (target_ref.resource_group or "").lower()
     return ref.instance_id.lower() in group_ids
-
-
-# -- claims and records in the store ------------------------------------------------------------
-def _store(ctx: StepContext) -> Store:
-    if ctx.store is None:
-        raise PermanentError("replace-node needs the run store (one replacement at a time per group)")
-    return ctx.store
-
-
-def active_claim(ctx: StepContext, key: str, before: int | None = None) -> tuple[RunRecord, AuditEvent] | None:
-    """A still-running other run's claim on ``key`` (with ``before``: only claims older than that id)."""
-    store = _store(ctx)
-    for rec in store.runs_in_states(ACTIVE_STATES):
-        if rec.id == ctx.run_id:
-            continue
-        for ev in store.audit_events(run_id=rec.id, limit=500):
-            if ev.kind == CLAIM_KIND and ev.detail.get("key") == key and (before is None or ev.id < before):
-                return rec, ev
-    return None
-
-
-def _busy_message(target: Target, holder: tuple[RunRecord, AuditEvent]) -> str:
-    rec, ev = holder
-    return (
-        f"another replacement is in progress in {target.group_words()}: node {ev.detail.get('node')} "
-        f"(run {rec.id} by {rec.requester_name}, {rec.state}); one node at a time per group"
-    )
-
-
-def take_claim(ctx: StepContext, target: Target) -> None:
-    """Claim the target's group for this run; the earliest claim of a running run wins (write, then read)."""
-    store = _store(ctx)
-    mine = [
-        ev
-        for ev in store.audit_events(run_id=ctx.run_id, limit=500)
-        if ev.kind == CLAIM_KIND and ev.detail.get("key") == target.lock_key
-    ]
-    claim = (
-        mine[-1]
-        if mine
-        else store.add_audit(
-            ctx.run_id,
-            "bot",
-            CLAIM_KIND,
-            f"claimed {target.group_words()} to replace node {target.name}",
-            {"key": target.lock_key, "node": target.name, "group": target.group_words()},
-        )
-    )
-    holder = active_claim(ctx, target.lock_key, before=claim.id)
-    if holder is not None:
-        raise PermanentError(_busy_message(target, holder) + "; nothing was done by this run")
-
-
-def save_record(ctx: StepContext, target: Target, detail: dict[str, Any]) -> None:
-    """Store what the wait and delete steps need (the group's nodes before the termination)."""
-    _store(ctx).add_audit(
-        ctx.run_id,
-        "bot",
-        RECORD_KIND,
-        f"replacing node {target.name} in {target.group_words()}",
-        {"node": target.name, "node_uid": target.uid, "group": target.group_words(), **detail},
-    )
-
-
-def load_record(ctx: StepContext, node: str, kind: str = RECORD_KIND) -> dict[str, Any] | None:
-    """The newest record of ``kind`` this run stored for ``node``."""
-    for ev in _store(ctx).audit_events(run_id=ctx.run_id, limit=500):
-        if ev.kind == kind and ev.detail.get("node") == node:
-            return dict(ev.detail)
-    return None

@@ -10,31 +10,32 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubernetes import client, watch
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.durations import format_duration
 from bot.errors import PermanentError
 from bot.model import ObjectRef, Permission
 from bot.report import Report, Tone
 from bot.steps.arguments import Duration
 from bot.steps.base import Step, StepContext, StepPlan
-from bot.steps.replacement import (
+from bot.steps.replace_node.claims import take_claim
+from bot.steps.replace_node.records import ReplacementReady, ReplacementRecord
+from bot.steps.replace_node.target import (
     NODECLAIMS,
-    READY_KIND,
     Target,
     check_group_settled,
     check_quorum,
     cloud_groups,
-    load_record,
     node_in_group,
     resolve,
-    save_record,
-    take_claim,
 )
-from bot.steps.replacement_wait import ReplacementWatch
+from bot.steps.replace_node.wait import ReplacementWatch
 
 LISTED = 10
+RECORD_AUDIT_KIND = "replacement_record"
+READY_AUDIT_KIND = "replacement_ready"
 GROUP_KINDS = {"aws": "AutoScalingGroup", "azure": "VirtualMachineScaleSet"}
 
 
@@ -96,7 +97,7 @@ class ClaimGroup(Step[NodeParams]):
 
     def run(self, ctx: StepContext, params: NodeParams) -> Report | None:
         target = resolve(ctx, params.node, guards=False)
-        take_claim(ctx, target)
+        take_claim(ctx, target.lock_key, target.name, target.group_words())
         return None
 
 
@@ -159,12 +160,17 @@ class TerminateInstance(Step[NodeParams]):
         # Re-checked right before the irreversible step: the drain may have taken minutes.
         check_quorum(ctx, t)
         check_group_settled(ctx, t)
-        take_claim(ctx, t)
+        take_claim(ctx, t.lock_key, t.name, t.group_words())
         nodes = list(ctx.kube.list_raw(ctx.kube.core.list_node))
         if t.nodeclaim is not None:
-            before = [n["metadata"]["uid"] for n in nodes if node_in_group(None, t.nodepool, n, set())]
-            save_record(ctx, t, {"nodepool": t.nodepool, "nodes_before": before, "instances_before": []})
             meta = t.nodeclaim["metadata"]
+            before = [n["metadata"]["uid"] for n in nodes if node_in_group(None, t.nodepool, n, set())]
+            _keep(
+                ctx,
+                ReplacementRecord(
+                    **_record_base(t), nodepool=t.nodepool, nodeclaim_uid=meta["uid"], nodes_before=before
+                ),
+            )
             ctx.kube.api(client.CustomObjectsApi).delete_cluster_custom_object(
                 *NODECLAIMS,
                 meta["name"],
@@ -177,18 +183,16 @@ class TerminateInstance(Step[NodeParams]):
         assert t.ref is not None and t.group is not None
         ids = t.group.ids()
         before = [n["metadata"]["uid"] for n in nodes if node_in_group(t.ref, None, n, ids)]
-        save_record(
-            ctx,
-            t,
-            {
-                "provider": t.ref.provider,
-                "provider_id": t.ref.provider_id,
-                "instance": t.ref.instance_id,
-                "group_name": t.group.name,
-                "nodes_before": before,
-                "instances_before": sorted(ids),
-            },
+        record = ReplacementRecord(
+            **_record_base(t),
+            provider=t.ref.provider,
+            provider_id=t.ref.provider_id,
+            instance=t.ref.instance_id,
+            group_name=t.group.name,
+            nodes_before=before,
+            instances_before=sorted(ids),
         )
+        _keep(ctx, record)
         done = cloud_groups(ctx, t.ref).replace(t.ref, t.group, ctx.progress)
         return Report(title=f"Instance of node {params.node} replaced in the cloud", tone=Tone.OK, summary=done)
 
@@ -207,25 +211,24 @@ class WaitReplacementNode(Step[WaitParams]):
         t = resolve(ctx, params.node, guards=False, cloud=False)
         where = f" from {t.group_words()}" if t.nodepool is not None else " from its group"
         return StepPlan(
-            description=f"wait up to {_human(params.timeout)} for the replacement of node {params.node}{where} "
-            "to register and be Ready",
+            description=f"wait up to {format_duration(params.timeout)} for the replacement of node "
+            f"{params.node}{where} to register and be Ready",
             permissions=self.static_permissions(params),
             fingerprint={"node_uid": t.uid},
         )
 
     def run(self, ctx: StepContext, params: WaitParams) -> Report:
-        record = load_record(ctx, params.node)
+        record = ctx.artifacts.get(ReplacementRecord, params.node)
         if record is None:
             raise PermanentError(f"no instance of node {params.node} was replaced by this run; nothing to wait for")
-        found = ReplacementWatch(ctx, record, watch.Watch).wait(params.timeout.total_seconds())
-        if ctx.store is not None:
-            ctx.store.add_audit(
-                ctx.run_id,
-                "bot",
-                READY_KIND,
-                f"replacement node {found.name} is Ready ({found.instance or 'new instance'})",
-                {"node": params.node, "new_node": found.name, "instance": found.instance},
-            )
+        found = ReplacementWatch(ctx, record).wait(params.timeout.total_seconds())
+        ctx.artifacts.put(ReplacementReady(node=params.node, new_node=found.name, instance=found.instance), params.node)
+        _audit(
+            ctx,
+            READY_AUDIT_KIND,
+            f"replacement node {found.name} is Ready ({found.instance or 'new instance'})",
+            {"node": params.node, "new_node": found.name, "instance": found.instance},
+        )
         return Report(
             title=f"Replacement node {found.name} is Ready",
             tone=Tone.OK,
@@ -255,11 +258,11 @@ class DeleteNode(Step[NodeParams]):
         )
 
     def run(self, ctx: StepContext, params: NodeParams) -> Report:
-        record = load_record(ctx, params.node) if ctx.store is not None else None
-        ready = load_record(ctx, params.node, READY_KIND) if ctx.store is not None else None
-        replaced = f"; replaced by {ready['new_node']}" if ready else ""
+        record = ctx.artifacts.get(ReplacementRecord, params.node)
+        ready = ctx.artifacts.get(ReplacementReady, params.node)
+        replaced = f"; replaced by {ready.new_node}" if ready else ""
         if record is not None:
-            uid = str(record["node_uid"])
+            uid = record.node_uid
         else:
             try:
                 uid = ctx.kube.core.read_node(params.node, _request_timeout=ctx.kube.timeout).metadata.uid
@@ -287,6 +290,16 @@ class DeleteNode(Step[NodeParams]):
         return Report(title=f"Node {params.node} deleted{replaced}", tone=Tone.OK)
 
 
-def _human(d: timedelta) -> str:
-    secs = int(d.total_seconds())
-    return f"{secs // 60}m" if secs % 60 == 0 and secs >= 60 else f"{secs}s"
+def _record_base(t: Target) -> dict[str, str]:
+    return {"node": t.name, "node_uid": t.uid, "group": t.group_words()}
+
+
+def _keep(ctx: StepContext, record: ReplacementRecord) -> None:
+    """Hand the record to the later steps, and leave it in the audit trail for people."""
+    ctx.artifacts.put(record, record.node)
+    _audit(ctx, RECORD_AUDIT_KIND, f"replacing node {record.node} in {record.group}", record.model_dump(mode="json"))
+
+
+def _audit(ctx: StepContext, kind: str, summary: str, detail: dict[str, object]) -> None:
+    if ctx.store is not None:
+        ctx.store.add_audit(ctx.run_id, "bot", kind, summary, detail)
