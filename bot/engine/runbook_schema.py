@@ -132,7 +132,7 @@ def _step_args(step: Step[Any]) -> dict[str, Any]:
 
 def _templatable(prop: dict[str, Any]) -> dict[str, Any]:
     """An argument's schema, or a ``{placeholder}`` text instead; description and default stay on top."""
-    meta = {k: prop.pop(k) for k in ("description", "default") if k in prop}
+    meta: dict[str, Any] = {k: prop.pop(k) for k in ("description", "default") if k in prop}
     alternatives = prop["anyOf"] if set(prop) == {"anyOf"} else [prop]
     return {**meta, "anyOf": [*alternatives, {"$ref": f"#/$defs/{TEMPLATED}"}]}
 

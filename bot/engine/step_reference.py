@@ -81,7 +81,8 @@ def step_reference(registry: StepRegistry) -> list[StepReference]:
 def _static_permissions(step: Step[Any]) -> list[Permission]:
     """The step's static permissions, with its required arguments shown as ``<name>``."""
     params: type[BaseModel] = step.Params
-    sample = params.model_construct(**{n: f"<{n}>" for n, f in params.model_fields.items() if f.is_required()})
+    names: dict[str, Any] = {n: f"<{n}>" for n, f in params.model_fields.items() if f.is_required()}
+    sample = params.model_construct(**names)
     try:
         return step.static_permissions(sample)
     except (AttributeError, TypeError, ValueError):
