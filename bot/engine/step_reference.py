@@ -169,10 +169,13 @@ def render_text(refs: list[StepReference], width: int = WIDTH) -> str:
     name_w = max([len("parameter"), *(len(p.name) for r in refs for p in r.params)])
     type_w = max([len("type"), *(len(_type_text(p)) for r in refs for p in r.params)])
     default_w = max([len("default"), *(len(_default_text(p)) for r in refs for p in r.params)])
-    lines = [
-        "Steps a runbook calls as `- <step>: {parameters}`; a parameter may also be a text with",
+    lines = _wrap(
+        "Steps a runbook calls as `- <step>: {parameters}`; a parameter may also be a text with "
         "{placeholders} of the runbook's own parameters (plus {namespace} and {cluster}).",
-    ]
+        width,
+        "",
+        "",
+    )
     for r in refs:
         lines += ["", *_wrap(f"{r.name} — {r.summary}", width, "", "    ")]
         if r.description:

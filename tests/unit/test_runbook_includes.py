@@ -121,8 +121,10 @@ def test_the_drain_flags_bind_on_the_including_runbook() -> None:
     rb = get(builtin(), "replace-node")
     inv = bind(tokenize("replace-node node-1 --force --no-ignore-daemonsets --timeout 5m --grace-period 30"), rb)
     assert inv.values["node"] == "node-1"
-    assert inv.values["force"] is True and inv.values["ignore_daemonsets"] is False
-    assert inv.values["grace_period"] == 30 and inv.values["wait"].total_seconds() == 900
+    assert inv.values["force"] is True
+    assert inv.values["ignore_daemonsets"] is False
+    assert inv.values["grace_period"] == 30
+    assert inv.values["wait"].total_seconds() == 900
 
 
 def test_an_override_replaces_only_the_fields_it_sets(tmp_path: Path) -> None:
@@ -172,7 +174,8 @@ def test_unknown_include_names_file_line_and_closest_runbooks(tmp_path: Path) ->
     assert problem.file == str(where / "mine.yaml")
     assert problem.line == 6
     assert problem.location == "steps[1].include"
-    assert "unknown runbook 'dran'" in problem.message and "drain" in problem.message
+    assert "unknown runbook 'dran'" in problem.message
+    assert "drain" in problem.message
 
 
 def test_include_cycle_is_an_error_at_the_include_line(tmp_path: Path) -> None:
@@ -234,7 +237,8 @@ def test_unknown_placeholder_in_an_including_runbook_points_at_its_line(tmp_path
     text += "  - kubernetes.pods_on_node: {node: '{nodename}'}\n"
     (problem,) = problems_of([builtin_runbook_dir(), folder(tmp_path, mine=text)])
     assert (problem.line, problem.location) == (6, "steps[1].kubernetes.pods_on_node.node")
-    assert "unknown placeholder {nodename}" in problem.message and "grace_period" in problem.message
+    assert "unknown placeholder {nodename}" in problem.message
+    assert "grace_period" in problem.message
 
 
 def test_a_single_file_cannot_include_what_was_not_loaded(tmp_path: Path) -> None:
