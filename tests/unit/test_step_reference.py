@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
@@ -131,3 +132,9 @@ def test_json_carries_the_same_reference() -> None:
     assert evict["permissions"][1]["text"] == "create pods/eviction (cluster-wide)"
     assert evict["permissions_depend_on_target"] is True
     assert steps["kubernetes.list_nodes"]["permissions_depend_on_target"] is False
+
+
+def test_the_readme_shows_todays_steps_output() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("$ runbook-bot steps\n", 1)[1].split("```", 1)[0]
+    assert block == render_text(step_reference(default_registry())), "paste `runbook-bot steps` into the README again"
