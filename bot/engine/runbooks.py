@@ -89,6 +89,12 @@ class RunbookHeader(BaseModel):
         "a parameter of an included runbook declared again overrides the fields it sets",
     )
 
+    @field_validator("steps", mode="before", check_fields=False)  # the subclasses declare ``steps``
+    @classmethod
+    def _steps_from_mappings(cls, value: Any) -> Any:
+        """Accept ``- kubernetes.cordon: {node: "{node}"}`` as the compact step form."""
+        return _compact_steps(value)
+
     @field_validator("params")
     @classmethod
     def _param_names(cls, value: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
@@ -105,28 +111,12 @@ class RunbookFile(RunbookHeader):
 
     steps: list[StepEntry] = Field(min_length=1, description="step calls and `- include: <runbook>` entries")
 
-    @field_validator("steps", mode="before")
-    @classmethod
-    def _steps_from_mappings(cls, value: Any) -> Any:
-        """Accept ``- kubernetes.cordon: {node: "{node}"}`` as the compact step form."""
-        return _compact_steps(value)
-
-    def includes(self) -> list[tuple[int, str]]:
-        """``(index in steps, runbook name)`` of every include entry."""
-        return [(i, s.include) for i, s in enumerate(self.steps) if isinstance(s, IncludeCall)]
-
 
 class Runbook(RunbookHeader):
     """A validated runbook with its includes resolved: what the engine plans and runs."""
 
     steps: list[StepCall] = Field(min_length=1)
     source: str = Field("", exclude=True)
-
-    @field_validator("steps", mode="before")
-    @classmethod
-    def _steps_from_mappings(cls, value: Any) -> Any:
-        """Accept ``- kubernetes.cordon: {node: "{node}"}`` as the compact step form."""
-        return _compact_steps(value)
 
     @model_validator(mode="after")
     def _placeholders_known(self) -> Runbook:
