@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from bot import __version__
@@ -15,6 +16,7 @@ from bot.config.logs import setup_logging
 from bot.config.settings import ClusterSettings
 from bot.engine.bootstrap import Bot, build_bot
 from bot.errors import ConfigError, DeniedError
+from bot.store import LATEST_VERSION
 
 log = logging.getLogger("bot")
 
@@ -68,7 +70,7 @@ def check_config(args: argparse.Namespace) -> int:
     """Validate everything; print each problem with its file, line and field."""
     try:
         settings = _settings(args)
-        bot = build_bot(settings)
+        bot = build_bot(settings, migrate=False)  # checks change nothing: no migration, no recovery
     except ConfigError as exc:
         print(
             f"configuration is invalid ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
@@ -85,6 +87,10 @@ def check_config(args: argparse.Namespace) -> int:
         f"{len(bot.catalog.names())} runbooks ({', '.join(bot.catalog.names())}), "
         f"Slack {'enabled, ' + settings.slack.mode + ' mode' if settings.slack.enabled else 'disabled (shell only)'}"
     )
+    version = bot.store.schema_version()
+    if version < LATEST_VERSION:
+        print(f"store: schema version {version}; the next `serve` or `shell` migrates it to {LATEST_VERSION}")
+    bot.close()
     h = settings.health
     print(
         f"health checks {'on' if h.enabled else 'off'}: every {h.interval_seconds}s, {len(h.routes)} route(s), "
@@ -105,6 +111,17 @@ def serve(bot: Bot) -> int:
         print(f"cannot serve Slack in {s.mode} mode: missing {', '.join(missing)}", file=sys.stderr)
         return 2
     app = build_app(bot)
+    draining = threading.Event()
+
+    def drain() -> None:
+        draining.set()
+        left = bot.runs.shutdown(bot.settings.execution.shutdown_grace_seconds)
+        if left:
+            log.warning(
+                "exiting with runs still executing; another replica marks them interrupted", extra={"runs": left}
+            )
+
+    bot.runs.serve()  # periodic recovery of runs whose owner went silent
     health = None
     if bot.settings.health.enabled:
         from bot.slack.alerts import build_health
@@ -114,9 +131,9 @@ def serve(bot: Bot) -> int:
     try:
         if s.mode == "socket":
             assert s.app_token is not None
-            serve_socket_mode(app, s.app_token.get_secret_value(), s.listen_host, s.listen_port)
+            serve_socket_mode(app, s.app_token.get_secret_value(), s.listen_host, s.listen_port, drain=drain)
         else:
-            serve_http(app, s.listen_host, s.listen_port)
+            serve_http(app, s.listen_host, s.listen_port, ready=lambda: not draining.is_set(), drain=drain)
     finally:
         if health is not None:
             health.stop()  # releases the lease: another replica takes over at once

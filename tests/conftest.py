@@ -37,7 +37,7 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
     try:
         cp = ControlPlane(ensure_binaries())
         cp.start()
-    except Exception as exc:  # report why, as a failure (pytest.fail outside the handler: no chaining)
+    except Exception as exc:  # noqa: BLE001 - report why, as a failure (pytest.fail outside the handler)
         failure = f"the test control plane could not start: {type(exc).__name__}: {exc}"
     if failure:
         pytest.fail(failure, pytrace=False)
@@ -99,7 +99,7 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
     server = PostgresServer()
     try:
         server.start()
-    except Exception as exc:  # report why, as a failure (pytest.fail outside the handler: no chaining)
+    except Exception as exc:  # noqa: BLE001 - report why, as a failure (pytest.fail outside the handler)
         failure = f"PostgreSQL could not start: {type(exc).__name__}: {exc}"
     if failure:
         pytest.fail(failure, pytrace=False)

@@ -18,7 +18,6 @@ Objects stay raw JSON (no generated model classes): cheaper, and what the caller
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
@@ -33,7 +32,7 @@ from bot.clients.kube import KubeAccess
 
 log = logging.getLogger("bot.watch")
 Obj = dict[str, Any]
-WATCH_WINDOW_SECONDS = 60
+WATCH_WINDOW_SECONDS = 30
 BACKOFF_FIRST = 0.2
 BACKOFF_MAX = 5.0
 
@@ -69,7 +68,6 @@ class ListWatch:
         self._objects: dict[str, Obj] = {}
         self._rv = ""
         self._thread: threading.Thread | None = None
-        self._resp: Any = None
         self.relists = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -86,12 +84,13 @@ class ListWatch:
             self._cond.notify_all()
 
     def close(self) -> None:
-        """Stop watching now: wake waiters and close the open watch connection (``stop`` must be set)."""
+        """Stop watching (``stop`` must be set): waiters return now; the watch thread ends with its window.
+
+        The open watch response is not closed from here: closing a TLS stream another thread is
+        reading blocks until that read returns. The thread notices ``stop`` at the next event or
+        when the server ends the window (``WATCH_WINDOW_SECONDS``), whichever comes first.
+        """
         self.wake()
-        resp = self._resp
-        if resp is not None:
-            with contextlib.suppress(OSError):  # already closed by the server or the reader
-                resp.close()
 
     # -- reading ----------------------------------------------------------------------------------
     def objects(self) -> list[Obj]:
@@ -159,7 +158,7 @@ class ListWatch:
             except _Gone:
                 needs_list = True
                 failures = 0
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any transport or API failure: back off, then re-list
                 if self._stop.is_set():
                     return
                 failures += 1
@@ -183,7 +182,6 @@ class ListWatch:
             _request_timeout=(self._kube.timeout, WATCH_WINDOW_SECONDS + self._kube.timeout),
             **self._kwargs,
         )
-        self._resp = resp
         try:
             for event in _events(resp):
                 if self._stop.is_set():
@@ -194,7 +192,6 @@ class ListWatch:
                 raise _Gone from None
             raise
         finally:
-            self._resp = None
             resp.release_conn()
 
     def _apply(self, event: Obj) -> None:

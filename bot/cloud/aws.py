@@ -81,6 +81,7 @@ class AutoScalingGroups:
             desired=int(g.get("DesiredCapacity", 0)),
             instances=instances,
             busy=busy,
+            tags=tuple(sorted((str(t["Key"]), str(t.get("Value", ""))) for t in g.get("Tags") or [])),
         )
 
     def replace(self, ref: InstanceRef, group: NodeGroup, progress: Callable[[str], None]) -> str:

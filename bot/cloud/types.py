@@ -108,6 +108,7 @@ class NodeGroup:
     desired: int
     instances: tuple[GroupInstance, ...] = field(default_factory=tuple)
     busy: str | None = None  # a group-level operation in progress (e.g. VMSS provisioningState Updating)
+    tags: tuple[tuple[str, str], ...] = ()  # the group's cloud tags (AWS: kubernetes.io/cluster/<name>)
 
     @property
     def in_service(self) -> int:

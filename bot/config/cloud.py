@@ -23,6 +23,19 @@ class CloudSettings(BaseModel):
     provider: Literal["aws", "azure", "none"] = Field(
         "none", description="where the nodes' instances live; none: replace-node refuses"
     )
+    # Which groups belong to this cluster (replace-node refuses any other)
+    cluster_tag: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="AWS: the cluster's name in the Auto Scaling group tag kubernetes.io/cluster/<name> "
+        "(default: this cluster's name in the configuration)",
+    )
+    allowed_groups: list[str] = Field(
+        default_factory=list, description="groups / scale sets of this cluster that carry no such tag"
+    )
+    resource_groups: list[str] = Field(
+        default_factory=list, description="Azure: the resource groups holding this cluster's scale sets (required)"
+    )
     # AWS
     region: str | None = Field(None, pattern=r"^[a-z0-9-]+$", description="AWS region of the Auto Scaling groups")
     endpoint_url: str | None = Field(None, description="AWS endpoint override (a private endpoint, or a test server)")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.config.cloud import CloudSettings
+from bot.config.execution import ExecutionSettings, RetentionSettings
 from bot.config.health import HealthSettings
 from bot.selectors import cluster_matches
 
@@ -52,6 +53,9 @@ class SlackSettings(_Strict):
     listen_port: int = Field(3000, ge=1, le=65535)
     command: str = Field("/k8s", pattern=r"^/[a-z0-9_-]+$")
     audit_channel: str | None = Field(None, description="channel ID receiving the audit trail")
+    ack_workers: int = Field(
+        16, ge=2, le=256, description="threads answering Slack (acks, planning); runs execute elsewhere"
+    )
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> SlackSettings:
@@ -110,12 +114,19 @@ class KubeIdentity(_Strict):
 
     @field_validator("user", "groups")
     @classmethod
-    def _no_system_masters(cls, value: str | list[str]) -> str | list[str]:
-        values = [value] if isinstance(value, str) else value
-        for v in values:
-            if v == "system:masters":
-                raise ValueError("mapping a Slack user into system:masters is refused (it bypasses RBAC)")
+    def _no_system_identities(cls, value: str | list[str]) -> str | list[str]:
+        refuse_system_identities([value] if isinstance(value, str) else value)
         return value
+
+
+def refuse_system_identities(names: list[str]) -> None:
+    """ValueError for any ``system:`` user or group (system:masters bypasses RBAC; the rest are components)."""
+    for name in names:
+        if name.startswith("system:"):
+            raise ValueError(
+                f"mapping a Slack user into {name} is refused: system: users and groups belong to Kubernetes "
+                "itself (system:masters bypasses RBAC)"
+            )
 
 
 class IdentitySettings(_Strict):
@@ -128,6 +139,21 @@ class IdentitySettings(_Strict):
     map_by_email: bool = Field(False, description="unlisted users act as their Slack profile email")
     email_domains: list[str] = Field(default_factory=list, description="accepted email domains (required)")
     cache_seconds: int = Field(300, ge=0, le=3600, description="lifetime of users.info lookups")
+    allow_guests: bool = Field(
+        False, description="let guests (multi- and single-channel) be mapped by email or user group"
+    )
+    allowed_teams: list[str] = Field(
+        default_factory=list,
+        description="other Slack teams/enterprises (IDs) whose members may be mapped by email or user group "
+        "(Slack Connect); by default only the bot's own workspace",
+    )
+
+    @field_validator("user_groups")
+    @classmethod
+    def _no_system_groups(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for groups in value.values():
+            refuse_system_identities(groups)
+        return value
 
     @model_validator(mode="after")
     def _email_needs_domains(self) -> IdentitySettings:
@@ -142,6 +168,7 @@ class StoreSettings(_Strict):
     url: str = Field(
         "sqlite:///runbook-bot.sqlite3", description="SQLAlchemy URL: sqlite:///file or postgresql+psycopg://"
     )
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("url")
     @classmethod
@@ -199,7 +226,6 @@ class PolicySettings(_Strict):
     )
     break_glass: BreakGlassSettings = Field(default_factory=BreakGlassSettings)
     confirm_expires_minutes: int = Field(15, ge=1, le=24 * 60, description="a plan not confirmed in time expires")
-    interrupted_after_seconds: int = Field(120, ge=10, description="a running run without heartbeat is interrupted")
 
     def rule_for(self, runbook: str, risk: str, cluster: str, environment: str) -> ApprovalRule:
         """The first matching rule, or a no-approval rule."""
@@ -225,6 +251,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     policies: PolicySettings = Field(default_factory=PolicySettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     runbook_dirs: list[Path] = Field(default_factory=list, description="operator runbook folders")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -37,17 +37,17 @@ def load_runbooks(settings: Settings, registry: StepRegistry) -> RunbookCatalog:
     return load_catalog([builtin_runbook_dir(), *settings.runbook_dirs], registry)
 
 
-def build_bot(settings: Settings, registry: StepRegistry | None = None, *, recover: bool = True) -> Bot:
+def build_bot(settings: Settings, registry: StepRegistry | None = None, *, migrate: bool = True) -> Bot:
     """Build the core; raises ConfigError when runbooks or the store are invalid.
 
-    With ``recover``, runs a previous process left ``running`` are marked interrupted.
+    Building recovers nothing: runs of other processes are settled only by a serving replica's
+    periodic recovery, and only once their owner stopped heart-beating. Without ``migrate`` (as
+    ``check-config`` builds it) the store's schema is left as it is.
     """
     registry = registry or default_registry()
     catalog = load_runbooks(settings, registry)
-    store = Store.open(settings.store.url)
+    store = Store.open(settings.store.url) if migrate else Store(settings.store.url)
     kube = KubeClients(settings)
     engine = Engine(settings, catalog, registry, kube)
     runs = RunService(engine, store, settings)
-    if recover:
-        runs.recover()
     return Bot(settings, registry, catalog, kube, engine, store, runs)

@@ -21,7 +21,7 @@ from bot.clients.api_errors import call_translated, translated_api_errors
 from bot.clients.kube import Impersonation, KubeAccess, KubeClients
 from bot.cloud import CloudClients
 from bot.config.settings import Settings
-from bot.engine.params import ParamSpec, Weights, WorkloadName, parse_value, resolve_value
+from bot.engine.params import ParamSpec, Weights, WorkloadName, parse_value, resolution_permissions, resolve_value
 from bot.engine.parser import Invocation, bind, tokenize
 from bot.engine.runbooks import Runbook, RunbookCatalog, substitute
 from bot.errors import BotError, DeniedError, NotFoundError, ParseError, UserError
@@ -217,11 +217,41 @@ class Engine:
             return
         missing = self.missing_permissions(run.cluster, run.requester, run.permissions)
         if missing:
-            listed = " and ".join(p.describe() for p in missing)
-            raise DeniedError(
-                f"{run.requester.kube_user} may not {listed} on cluster {run.cluster}",
-                hint="ask for a RoleBinding that grants it; the bot never does more than your RBAC allows",
-            )
+            raise self.denial(run.requester, run.cluster, missing)
+
+    @staticmethod
+    def denial(requester: Requester, cluster: str, missing: Sequence[Permission]) -> DeniedError:
+        """The refusal naming every permission ``requester`` lacks on ``cluster``."""
+        listed = " and ".join(p.describe() for p in missing)
+        return DeniedError(
+            f"{requester.kube_user} may not {listed} on cluster {cluster}",
+            hint="ask for a RoleBinding that grants it; the bot never does more than your RBAC allows",
+        )
+
+    def permissions_without_plan(self, text: str, channel: str | None) -> tuple[str, list[Permission]]:
+        """The cluster and every permission a command needs, known without reading the cluster.
+
+        Used when planning was refused (the requester may not even read the target): resolving the
+        parameters and each step's target-independent permissions, so the answer names them all.
+        """
+        inv = self.parse(text)
+        cluster = inv.cluster or self.settings.cluster_for_channel(channel)
+        namespace = inv.namespace or self.settings.clusters[cluster].default_namespace
+        perms: list[Permission] = []
+        for name, value in inv.values.items():
+            if value is not None:
+                perms += resolution_permissions(inv.runbook.params[name], value, namespace)
+        texts: dict[str, Any] = {**inv.values, "namespace": namespace, "cluster": cluster}
+        for call_ in inv.runbook.steps:
+            step = self.registry.get(call_.step)
+            if step is None:
+                continue
+            try:
+                params = step.Params.model_validate(substitute(call_.args, texts))
+            except ValidationError:
+                params = None
+            perms += step.static_permissions(params)
+        return cluster, list(dict.fromkeys(perms))
 
     def execute(self, run: PreparedRun) -> Report:
         """Run every planned step in order; the last report wins (read runbooks have one step)."""

@@ -1,4 +1,10 @@
-"""Slack user → Kubernetes identity: explicit mapping, or profile email plus user-group mapping."""
+"""Slack user → Kubernetes identity: explicit mapping, or profile email plus user-group mapping.
+
+An explicit mapping names one Slack user ID and is the operator's decision about that person. A
+mapping read off the profile (email, user-group membership) only holds for full members of the
+bot's own workspace: guests need ``identity.allow_guests`` and members of another team or
+enterprise (Slack Connect) need ``identity.allowed_teams``.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,9 @@ class ChatProfile:
     user_groups: tuple[str, ...] = ()
     is_bot: bool = False
     deleted: bool = False
+    guest: bool = False  # a multi- or single-channel guest (is_restricted / is_ultra_restricted)
+    team_id: str | None = None
+    external: bool = False  # from another team or enterprise than the bot's own (Slack Connect)
 
 
 ProfileLookup = Callable[[str], ChatProfile]
@@ -64,6 +73,8 @@ class IdentityMapper:
         prof = self.profile(user_id) if need_profile else ChatProfile(user_id=user_id, display_name=user_id)
         if prof.is_bot or prof.deleted:
             raise DeniedError("bots and deactivated users cannot run runbooks")
+        if need_profile:
+            self._check_membership(prof, explicit is not None)
         extra_groups = [g for ug in prof.user_groups for g in s.user_groups.get(ug, [])]
         if explicit is not None:
             groups = tuple(dict.fromkeys([*explicit.groups, *extra_groups]))
@@ -76,3 +87,20 @@ class IdentityMapper:
             f"your Slack user ({user_id}) is not mapped to a Kubernetes identity",
             hint="ask the bot's operator to add you under identity.users in the configuration",
         )
+
+    def _check_membership(self, prof: ChatProfile, explicit: bool) -> None:
+        """Refuse guests and other teams' members unless configured (an explicit mapping is configured)."""
+        s = self._settings
+        if explicit:
+            return
+        if prof.external and prof.team_id not in s.allowed_teams:
+            raise DeniedError(
+                f"your Slack account belongs to another organisation ({prof.team_id or 'unknown team'}); "
+                "only members of this workspace may run runbooks",
+                hint="the bot's operator can add the team to identity.allowed_teams, or map your user ID explicitly",
+            )
+        if prof.guest and not s.allow_guests:
+            raise DeniedError(
+                "guest accounts cannot run runbooks",
+                hint="the bot's operator can set identity.allow_guests, or map your user ID explicitly",
+            )

@@ -7,6 +7,7 @@ named objects exist and, when they do not, offers the closest names.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, Protocol
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.durations import EXAMPLES, DurationError, parse_duration
 from bot.errors import ParseError
-from bot.steps.base import WorkloadRef
+from bot.model import Permission, WorkloadRef
 
 ParamType = Literal[
     "string",
@@ -31,9 +32,9 @@ ParamType = Literal[
     "choice",
 ]
 
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-SAFE_STRING = re.compile(r"^[\w.:/@=+,-]{1,253}$")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+SAFE_STRING = re.compile(r"[\w.:/@=+,-]{1,253}")
 WORKLOAD_KINDS = {
     "deployment": "Deployment",
     "deploy": "Deployment",
@@ -119,54 +120,76 @@ def parse_weights(text: str) -> Weights:
     return Weights(stable, canary)
 
 
-def parse_value(name: str, spec: ParamSpec, raw: str) -> Any:
-    """Check ``raw`` against the parameter's type; return the typed (unresolved) value."""
-    t = spec.type
-    if t == "bool":
-        low = raw.lower()
-        if low in ("true", "yes", "1", "on"):
-            return True
-        if low in ("false", "no", "0", "off"):
-            return False
-        raise ParseError(f"--{name} takes true or false, not `{raw}`")
-    if t == "integer":
-        if not re.fullmatch(r"-?\d{1,9}", raw):
-            raise ParseError(f"{name} must be a whole number, not `{raw}`")
-        value = int(raw)
-        if spec.min is not None and value < spec.min:
-            raise ParseError(f"{name} must be at least {spec.min}, not {value}")
-        if spec.max is not None and value > spec.max:
-            raise ParseError(f"{name} must be at most {spec.max}, not {value}")
-        return value
-    if t == "duration":
-        return parse_duration_param(raw)
-    if t == "weights":
-        return parse_weights(raw)
-    if t == "choice":
-        assert spec.choices is not None
-        if raw not in spec.choices:
-            raise ParseError(f"{name} must be one of {', '.join(spec.choices)}; got `{raw}`")
-        return raw
-    if t in ("node", "pod"):
-        if len(raw) > 253 or not DNS_SUBDOMAIN.match(raw):
-            raise ParseError(
-                f"`{raw}` is not a valid {t} name", hint="names are lowercase letters, digits, '-' and '.'"
-            )
-        return raw
-    if t in ("namespace", "runbook"):
-        if len(raw) > 63 or not DNS_LABEL.match(raw):
-            raise ParseError(f"`{raw}` is not a valid {t} name")
-        return raw
-    if t == "workload":
-        kind, _, name = raw.rpartition("/")
-        if kind and kind.lower() not in WORKLOAD_KINDS:
-            raise ParseError(f"`{kind}` is not a workload kind", hint="use deployment/, statefulset/ or daemonset/")
-        if len(name) > 253 or not DNS_SUBDOMAIN.match(name):
-            raise ParseError(f"`{raw}` is not a valid workload name")
-        return WorkloadName(WORKLOAD_KINDS[kind.lower()] if kind else None, name)
-    if not SAFE_STRING.match(raw):
+def _bool(name: str, spec: ParamSpec, raw: str) -> bool:
+    low = raw.lower()
+    if low in ("true", "yes", "1", "on"):
+        return True
+    if low in ("false", "no", "0", "off"):
+        return False
+    raise ParseError(f"--{name} takes true or false, not `{raw[:40]}`")
+
+
+def _integer(name: str, spec: ParamSpec, raw: str) -> int:
+    if not re.fullmatch(r"-?\d{1,9}", raw):
+        raise ParseError(f"{name} must be a whole number, not `{raw[:40]}`")
+    value = int(raw)
+    if spec.min is not None and value < spec.min:
+        raise ParseError(f"{name} must be at least {spec.min}, not {value}")
+    if spec.max is not None and value > spec.max:
+        raise ParseError(f"{name} must be at most {spec.max}, not {value}")
+    return value
+
+
+def _choice(name: str, spec: ParamSpec, raw: str) -> str:
+    assert spec.choices is not None
+    if raw not in spec.choices:
+        raise ParseError(f"{name} must be one of {', '.join(spec.choices)}; got `{raw[:40]}`")
+    return raw
+
+
+def _object_name(name: str, spec: ParamSpec, raw: str) -> str:
+    """Node and pod names are DNS subdomains; namespaces and runbooks DNS labels."""
+    label = spec.type in ("namespace", "runbook")
+    pattern, limit = (DNS_LABEL, 63) if label else (DNS_SUBDOMAIN, 253)
+    if len(raw) > limit or not pattern.fullmatch(raw):
+        hint = None if label else "names are lowercase letters, digits, '-' and '.'"
+        raise ParseError(f"`{raw[:80]}` is not a valid {spec.type} name", hint=hint)
+    return raw
+
+
+def _workload(name: str, spec: ParamSpec, raw: str) -> WorkloadName:
+    kind, _, wname = raw.rpartition("/")
+    if kind and kind.lower() not in WORKLOAD_KINDS:
+        raise ParseError(f"`{kind[:40]}` is not a workload kind", hint="use deployment/, statefulset/ or daemonset/")
+    if len(wname) > 253 or not DNS_SUBDOMAIN.fullmatch(wname):
+        raise ParseError(f"`{raw[:80]}` is not a valid workload name")
+    return WorkloadName(WORKLOAD_KINDS[kind.lower()] if kind else None, wname)
+
+
+def _string(name: str, spec: ParamSpec, raw: str) -> str:
+    if not SAFE_STRING.fullmatch(raw):
         raise ParseError(f"{name} contains characters that are not allowed: `{raw[:40]}`")
     return raw
+
+
+_PARSERS: dict[str, Callable[[str, ParamSpec, str], Any]] = {
+    "bool": _bool,
+    "integer": _integer,
+    "duration": lambda _name, _spec, raw: parse_duration_param(raw),
+    "weights": lambda _name, _spec, raw: parse_weights(raw),
+    "choice": _choice,
+    "node": _object_name,
+    "pod": _object_name,
+    "namespace": _object_name,
+    "runbook": _object_name,
+    "workload": _workload,
+    "string": _string,
+}
+
+
+def parse_value(name: str, spec: ParamSpec, raw: str) -> Any:
+    """Check ``raw`` against the parameter's type; return the typed (unresolved) value."""
+    return _PARSERS[spec.type](name, spec, raw)
 
 
 class Resolver(Protocol):
@@ -201,3 +224,20 @@ def resolve_value(spec: ParamSpec, value: Any, resolver: Resolver, namespace: st
         assert isinstance(value, WorkloadName)
         return resolver.workload(namespace, value.kind, value.name)
     return value
+
+
+def resolution_permissions(spec: ParamSpec, value: Any, namespace: str) -> list[Permission]:
+    """What resolving ``value`` reads as the requester (the object, by name)."""
+    if spec.type == "node":
+        return [Permission(verb="get", resource="nodes", name=str(value))]
+    if spec.type == "namespace":
+        return [Permission(verb="get", resource="namespaces", name=str(value))]
+    if spec.type == "pod":
+        return [Permission(verb="get", resource="pods", namespace=namespace, name=str(value))]
+    if spec.type == "workload" and isinstance(value, WorkloadName):
+        kinds = [value.kind] if value.kind else ["Deployment", "StatefulSet", "DaemonSet"]
+        return [
+            Permission(verb="get", group="apps", resource=kind.lower() + "s", namespace=namespace, name=value.name)
+            for kind in kinds
+        ]
+    return []

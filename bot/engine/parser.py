@@ -59,26 +59,32 @@ def tokenize(text: str) -> CommandLine:
     rest = tokens[1:]
     i = 0
     while i < len(rest):
-        tok = rest[i]
-        name, eq, inline = tok.partition("=")
-        if name in ("--cluster", "-c", "-n", "--namespace"):
-            if eq:
-                value = inline
-            elif i + 1 < len(rest):
-                i += 1
-                value = rest[i]
-            else:
-                raise ParseError(f"{name} needs a value")
-            if not DNS_LABEL.match(value) or len(value) > 63:
-                raise ParseError(f"`{value}` is not a valid {'cluster' if 'c' in name[:3] else 'namespace'} name")
-            if name in ("--cluster", "-c"):
-                line.cluster = value
-            else:
-                line.namespace = value
+        name, eq, inline = rest[i].partition("=")
+        if name not in GLOBAL_OPTIONS:
+            line.tokens.append(rest[i])
+        elif eq:
+            _set_global(line, name, inline)
+        elif i + 1 < len(rest):
+            i += 1
+            _set_global(line, name, rest[i])
         else:
-            line.tokens.append(tok)
+            raise ParseError(f"{name} needs a value")
         i += 1
     return line
+
+
+GLOBAL_OPTIONS = ("--cluster", "-c", "-n", "--namespace")
+
+
+def _set_global(line: CommandLine, option: str, value: str) -> None:
+    """``--cluster``/``-c`` and ``-n``/``--namespace``: DNS labels."""
+    cluster = option in ("--cluster", "-c")
+    if len(value) > 63 or not DNS_LABEL.fullmatch(value):
+        raise ParseError(f"`{value[:80]}` is not a valid {'cluster' if cluster else 'namespace'} name")
+    if cluster:
+        line.cluster = value
+    else:
+        line.namespace = value
 
 
 def bind(line: CommandLine, runbook: Runbook) -> Invocation:
@@ -93,39 +99,20 @@ def bind(line: CommandLine, runbook: Runbook) -> Invocation:
     while i < len(tokens):
         tok = tokens[i]
         if tok.startswith("--") and len(tok) > 2:
-            key, eq, inline = tok[2:].partition("=")
-            negated = key.startswith("no-") and key[3:] in flags and runbook.params[flags[key[3:]]].type == "bool"
-            name = flags.get(key[3:] if negated else key)
-            if name is None:
-                known = ", ".join(f"--{f}" for f in flags) or "none"
-                raise ParseError(
-                    f"`{runbook.name}` has no option --{key}", hint=f"options: {known}; usage: {runbook.usage}"
-                )
-            spec = runbook.params[name]
-            if spec.type == "bool":
-                raw = inline if eq else ("false" if negated else "true")
-            elif eq:
-                raw = inline
-            elif i + 1 < len(tokens):
-                i += 1
-                raw = tokens[i]
-            else:
-                raise ParseError(f"--{key} needs a value", hint=f"usage: {runbook.usage}")
+            name, raw, i = _flag(runbook, flags, tokens, i)
             if name in given:
-                raise ParseError(f"--{key} given twice")
-            values[name] = parse_value(name, spec, raw)
-            given.add(name)
+                raise ParseError(f"--{name.replace('_', '-')} given twice")
         elif tok.startswith("-") and len(tok) > 1 and not tok[1:].lstrip("-").replace("/", "").isdigit():
-            raise ParseError(f"unknown option `{tok}`", hint=f"usage: {runbook.usage}")
+            raise ParseError(f"unknown option `{tok[:60]}`", hint=f"usage: {runbook.usage}")
         else:
             while pos_index < len(positional) and positional[pos_index] in given:
                 pos_index += 1
             if pos_index >= len(positional):
-                raise ParseError(f"unexpected argument `{tok}`", hint=f"usage: {runbook.usage}")
-            name = positional[pos_index]
-            values[name] = parse_value(name, runbook.params[name], tok)
-            given.add(name)
+                raise ParseError(f"unexpected argument `{tok[:60]}`", hint=f"usage: {runbook.usage}")
+            name, raw = positional[pos_index], tok
             pos_index += 1
+        values[name] = parse_value(name, runbook.params[name], raw)
+        given.add(name)
         i += 1
     for name, spec in runbook.params.items():
         if name in values:
@@ -136,3 +123,22 @@ def bind(line: CommandLine, runbook: Runbook) -> Invocation:
     return Invocation(
         runbook=runbook, values=values, cluster=line.cluster, namespace=line.namespace, raw=line.raw, given=given
     )
+
+
+def _flag(runbook: Runbook, flags: dict[str, str], tokens: list[str], i: int) -> tuple[str, str, int]:
+    """The parameter a ``--flag`` token names, its raw value, and the index of the last token it used."""
+    key, eq, inline = tokens[i][2:].partition("=")
+    negated = key.startswith("no-") and key[3:] in flags and runbook.params[flags[key[3:]]].type == "bool"
+    name = flags.get(key[3:] if negated else key)
+    if name is None:
+        known = ", ".join(f"--{f}" for f in flags) or "none"
+        raise ParseError(
+            f"`{runbook.name}` has no option --{key[:40]}", hint=f"options: {known}; usage: {runbook.usage}"
+        )
+    if runbook.params[name].type == "bool":
+        return name, inline if eq else ("false" if negated else "true"), i
+    if eq:
+        return name, inline, i
+    if i + 1 < len(tokens):
+        return name, tokens[i + 1], i + 1
+    raise ParseError(f"--{key} needs a value", hint=f"usage: {runbook.usage}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.engine.bootstrap import Bot
 from bot.engine.engine import error_report, new_ref
@@ -30,7 +32,10 @@ def web_client(bot: Bot) -> WebClient:
     """A Web API client honouring the configured base URL (a local server in tests)."""
     s = bot.settings.slack
     token = s.bot_token.get_secret_value() if s.bot_token else None
-    return WebClient(token=token, base_url=s.api_base_url, timeout=15)
+    client = WebClient(token=token, base_url=s.api_base_url, timeout=15)
+    # 429s wait for Slack's Retry-After; dropped connections are retried (the SDK's own handlers).
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    return client
 
 
 def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: bool = True) -> App:
@@ -40,6 +45,7 @@ def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: 
     secret = s.signing_secret.get_secret_value() if s.signing_secret else None
     app = App(
         client=client,
+        listener_executor=ThreadPoolExecutor(max_workers=s.ack_workers, thread_name_prefix="slack"),
         signing_secret=secret,
         request_verification_enabled=s.mode == "http",
         token_verification_enabled=token_verification,
@@ -49,7 +55,8 @@ def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: 
     ident = bot.settings.identity
     mapper = IdentityMapper(ident, SlackProfiles(client, bool(ident.user_groups), ident.cache_seconds))
     writer = SlackWriter(client)
-    messages = RunMessages(writer, bot.store)
+    messages = RunMessages(writer, bot.store).bind(bot.runs.report_for)
+    bot.runs.notifier = messages
     bot.runs.audit_sink = AuditChannel(writer, bot.store, s.audit_channel)
     register_commands(app, bot, mapper, messages)
     register_interactions(app, bot, mapper, messages)

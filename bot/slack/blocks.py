@@ -82,7 +82,7 @@ def _table_blocks(t: Table) -> list[Block]:
 def _section_blocks(s: Section) -> list[Block]:
     blocks: list[Block] = []
     title = f"{ICON[s.tone]} *{escape(s.title)}*" if s.title else None
-    fields = [MarkdownTextObject(text=clip(f"*{escape(k)}*\n{v}", MAX_FIELD)) for k, v in s.fields[:MAX_FIELDS]]
+    fields = [MarkdownTextObject(text=clip(f"*{escape(k)}*\n{escape(v)}", MAX_FIELD)) for k, v in s.fields[:MAX_FIELDS]]
     if title or fields:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=title) if title else None, fields=fields or None))
     if s.lines:

@@ -20,6 +20,7 @@ class SlackProfiles:
         self._need_groups = need_groups
         self._ttl = cache_seconds
         self._groups: tuple[float, dict[str, tuple[str, ...]]] | None = None
+        self._home: tuple[str | None, str | None] | None = None
         self._lock = threading.Lock()
 
     def __call__(self, user_id: str) -> ChatProfile:
@@ -31,6 +32,8 @@ class SlackProfiles:
         profile = user.get("profile") or {}
         name = profile.get("display_name") or user.get("real_name") or user.get("name") or user_id
         groups = self._memberships().get(user_id, ()) if self._need_groups else ()
+        team = user.get("team_id")
+        enterprise = (user.get("enterprise_user") or {}).get("enterprise_id")
         return ChatProfile(
             user_id=user_id,
             display_name=name,
@@ -38,7 +41,27 @@ class SlackProfiles:
             user_groups=groups,
             is_bot=bool(user.get("is_bot")),
             deleted=bool(user.get("deleted")),
+            guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
+            team_id=enterprise or team,
+            external=bool(user.get("is_stranger")) or not self._at_home(team, enterprise),
         )
+
+    def _at_home(self, team: str | None, enterprise: str | None) -> bool:
+        """Is a user of ``team`` / ``enterprise`` a member of the bot's own workspace (auth.test)?"""
+        with self._lock:
+            home = self._home
+        if home is None:
+            try:
+                auth = self._client.auth_test()
+            except SlackApiError as exc:
+                raise DeniedError(f"cannot check your Slack team ({exc.response.get('error', 'error')})") from None
+            home = (auth.get("team_id"), auth.get("enterprise_id"))
+            with self._lock:
+                self._home = home
+        home_team, home_enterprise = home
+        if team is None:
+            return True  # users.info of a member of the bot's own workspace may omit team_id
+        return team == home_team or (enterprise is not None and enterprise == home_enterprise)
 
     def _memberships(self) -> dict[str, tuple[str, ...]]:
         now = time.monotonic()

@@ -56,62 +56,77 @@ def _reason_view(kind: str, value: str, channel: str) -> View:
     )
 
 
-def register_interactions(app: App, bot: Bot, mapper: IdentityMapper, messages: RunMessages) -> None:
-    """Register the button and modal listeners."""
+def _reason(view: dict[str, Any]) -> str:
+    return str(view["state"]["values"].get("reason", {}).get("text", {}).get("value") or "").strip()
 
-    def decide(kind: str, value: str, user_id: str, channel: str, reason: str = "") -> None:
+
+def _kind(body: dict[str, Any]) -> str:
+    return ACTION_ID.match(body["actions"][0]["action_id"]).group(1)  # type: ignore[union-attr]
+
+
+class RunButtons:
+    """The listeners of the run buttons and the reason modal."""
+
+    def __init__(self, bot: Bot, mapper: IdentityMapper, messages: RunMessages) -> None:
+        self.bot = bot
+        self.mapper = mapper
+        self.messages = messages
+
+    def decide(self, kind: str, value: str, user_id: str, channel: str, reason: str = "") -> None:
+        """Map the clicker, make the decision, show what it says (and start the run when it says so)."""
         run_id, _, plan_hash = value.partition(":")
         try:
-            actor = mapper.requester(user_id)
-            decision = bot.runs.decide(kind, run_id, plan_hash, actor, reason)
+            actor = self.mapper.requester(user_id)
+            decision = self.bot.runs.decide(kind, run_id, plan_hash, actor, reason)
         except UserError as exc:
-            messages.notice(channel, user_id, exc.message)
+            self.messages.notice(channel, user_id, exc.message)
             return
-        apply(decision, channel, user_id)
+        self.apply(decision, channel, user_id)
 
-    def apply(decision: Decision, channel: str, user_id: str) -> None:
+    def apply(self, decision: Decision, channel: str, user_id: str) -> None:
+        """Notice for the clicker, the run's message, and the hand-over to the executor."""
         if decision.notice:
-            messages.notice(channel, user_id, decision.notice)
+            self.messages.notice(channel, user_id, decision.notice)
         if decision.run_id and decision.report is not None:
-            messages.update(decision.run_id, decision.report)
+            self.messages.update(decision.run_id, decision.report)
         if decision.execute and decision.run_id:
-            run_id = decision.run_id
-            final = bot.runs.execute(
-                run_id, progress=lambda msg: messages.update(run_id, bot.runs.report_for(run_id, [msg]), progress=True)
-            )
-            messages.update(run_id, final)
-            rec = bot.runs.store.get_run(run_id)
-            if rec is not None and rec.outcome:
-                messages.thread(run_id, f"{rec.state}: {rec.outcome}")
+            ticket = self.bot.runs.start(decision.run_id)  # the executor runs it; the notifier updates the message
+            if ticket.ahead > 0:
+                self.messages.update(decision.run_id, self.bot.runs.report_for(decision.run_id, [ticket.words()]))
 
-    def on_click(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        action = body["actions"][0]
-        kind = ACTION_ID.match(action["action_id"]).group(1)  # type: ignore[union-attr]
+    def on_click(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """Acknowledge at once; open the reason modal first for Deny, Cancel and Break glass."""
+        kind = _kind(body)
         if kind in NEEDS_REASON:
             channel = (body.get("channel") or {}).get("id", "")
-            client.views_open(trigger_id=body["trigger_id"], view=_reason_view(kind, action["value"], channel))
+            value = body["actions"][0]["value"]
+            client.views_open(trigger_id=body["trigger_id"], view=_reason_view(kind, value, channel))
         ack()
 
-    def after_click(body: dict[str, Any]) -> None:
-        action = body["actions"][0]
-        kind = ACTION_ID.match(action["action_id"]).group(1)  # type: ignore[union-attr]
-        if kind in NEEDS_REASON:
-            return
-        decide(kind, action["value"], body["user"]["id"], (body.get("channel") or {}).get("id", ""))
+    def after_click(self, body: dict[str, Any]) -> None:
+        """Confirm, Approve and Abort are decided after the ack."""
+        kind = _kind(body)
+        if kind not in NEEDS_REASON:
+            channel = (body.get("channel") or {}).get("id", "")
+            self.decide(kind, body["actions"][0]["value"], body["user"]["id"], channel)
 
-    def on_submit(ack: Ack, view: dict[str, Any]) -> None:
-        reason = (view["state"]["values"].get("reason", {}).get("text", {}).get("value") or "").strip()
-        if not reason:
+    def on_submit(self, ack: Ack, view: dict[str, Any]) -> None:
+        """A reason is required."""
+        if not _reason(view):
             ack(response_action="errors", errors={"reason": "a reason is required"})
             return
         ack()
 
-    def after_submit(body: dict[str, Any], view: dict[str, Any]) -> None:
+    def after_submit(self, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """The decision the modal was opened for, with its reason."""
         meta = json.loads(view.get("private_metadata") or "{}")
-        reason = (view["state"]["values"].get("reason", {}).get("text", {}).get("value") or "").strip()
-        if not reason or meta.get("kind") not in NEEDS_REASON:
-            return
-        decide(meta["kind"], meta.get("value", ""), body["user"]["id"], meta.get("channel", ""), reason)
+        reason = _reason(view)
+        if reason and meta.get("kind") in NEEDS_REASON:
+            self.decide(meta["kind"], meta.get("value", ""), body["user"]["id"], meta.get("channel", ""), reason)
 
-    app.action(ACTION_ID)(ack=on_click, lazy=[after_click])
-    app.view(REASON_CALLBACK)(ack=on_submit, lazy=[after_submit])
+
+def register_interactions(app: App, bot: Bot, mapper: IdentityMapper, messages: RunMessages) -> None:
+    """Register the button and modal listeners."""
+    buttons = RunButtons(bot, mapper, messages)
+    app.action(ACTION_ID)(ack=buttons.on_click, lazy=[buttons.after_click])
+    app.view(REASON_CALLBACK)(ack=buttons.on_submit, lazy=[buttons.after_submit])

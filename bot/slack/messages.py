@@ -1,10 +1,17 @@
-"""The run's one message (posted, then updated in place), ephemeral notices, and the audit channel."""
+"""The run's one message (posted, then updated in place), ephemeral notices, and the audit channel.
+
+``RunMessages`` is the Slack ``RunNotifier``: progress updates are throttled and dropped once the
+run has ended; the final update is retried with backoff until Slack takes it, so a message is
+never left showing "Running" with an Abort button after the run ended.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 from bot.health.ports import MessageRef, PostError
 from bot.report import Report
@@ -12,6 +19,9 @@ from bot.slack.writer import SlackWriter
 from bot.store import AuditEvent, RunRecord, Store
 
 log = logging.getLogger("bot.slack")
+FINAL_ATTEMPTS = 6
+FINAL_FIRST_DELAY = 1.0
+FINISHED_REMEMBERED = 1000
 FINAL_KINDS = frozenset(
     {
         "succeeded",
@@ -35,7 +45,49 @@ class RunMessages:
         self.store = store
         self.min_interval = min_interval
         self._last: dict[str, float] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
+        self._report_for: Callable[[str, list[str]], Report] | None = None
+
+    def bind(self, report_for: Callable[[str, list[str]], Report]) -> RunMessages:
+        """Use ``report_for(run_id, extra_lines)`` to render progress (the run service's renderer)."""
+        self._report_for = report_for
+        return self
+
+    # -- RunNotifier --------------------------------------------------------------------------------
+    def progress(self, run_id: str, text: str) -> None:
+        """A progress line: the run's message with it (throttled; ignored once the run has ended)."""
+        if self._report_for is None:
+            return
+        with self._lock:
+            if run_id in self._finished:
+                return
+        self.update(run_id, self._report_for(run_id, [text]), progress=True)
+
+    def finished(self, run_id: str, report: Report) -> None:
+        """The run ended: its final message (retried until Slack takes it) and the outcome in its thread."""
+        with self._lock:
+            self._finished[run_id] = None
+            while len(self._finished) > FINISHED_REMEMBERED:
+                self._finished.popitem(last=False)
+        ref = self._ref(run_id)
+        if ref is None:
+            return
+        delay = FINAL_FIRST_DELAY
+        for attempt in range(1, FINAL_ATTEMPTS + 1):
+            try:
+                self.writer.update(ref, report)
+                break
+            except PostError as exc:
+                log.warning("final run message not taken; retrying", extra={"error": exc.reason, "attempt": attempt})
+                if attempt == FINAL_ATTEMPTS:
+                    log.error("final run message could not be posted", extra={"run_id": run_id})
+                    return
+                time.sleep(delay)
+                delay *= 2
+        rec = self.store.get_run(run_id)
+        if rec is not None and rec.outcome:
+            self.thread(run_id, f"{rec.state}: {rec.outcome}")
 
     def post(self, run_id: str, channel: str, report: Report) -> None:
         """Post the run's message and remember where it is (PostError when Slack refuses)."""
@@ -55,7 +107,7 @@ class RunMessages:
             return
         now = time.monotonic()
         with self._lock:
-            if progress and now - self._last.get(run_id, 0.0) < self.min_interval:
+            if progress and (now - self._last.get(run_id, 0.0) < self.min_interval or run_id in self._finished):
                 return
             self._last[run_id] = now
         try:
@@ -106,7 +158,8 @@ class AuditChannel:
         if event.kind == "break_glass":
             self.writer.post_text(
                 self.channel,
-                f"<!here> :rotating_light: *BREAK-GLASS* on {rec.cluster}: {event.summary} (run {rec.id})",
+                f":rotating_light: *BREAK-GLASS* on {rec.cluster}: {event.summary} (run {rec.id})",
+                mention_here=True,
             )
         if event.kind in FINAL_KINDS:
             self.writer.update_text(headline, self._headline(rec, f"{rec.command} → {event.kind}: {event.summary}"))

@@ -71,20 +71,26 @@ def stop_http_server(server: Any) -> None:
     server.task_dispatcher.shutdown()
 
 
-def _stop_on_sigterm(server: Any) -> None:
+def _stop_on_sigterm(server: Any, drain: Callable[[], None]) -> None:
     import signal
 
+    def stop() -> None:
+        try:
+            drain()
+        finally:
+            stop_http_server(server)
+
     def handler(signum: int, frame: object) -> None:
-        log.info("SIGTERM: shutting down")
-        stop_http_server(server)
+        log.info("SIGTERM: taking no new runs; letting running ones stop, then shutting down")
+        threading.Thread(target=stop, name="shutdown", daemon=True).start()
 
     signal.signal(signal.SIGTERM, handler)
 
 
-def serve_http(app: App, host: str, port: int) -> None:
-    """Serve the Events API and probes until interrupted or SIGTERM."""
-    server = make_http_server(ProbeAndSlackApp(app, ready=lambda: True), host, port)
-    _stop_on_sigterm(server)
+def serve_http(app: App, host: str, port: int, *, ready: Callable[[], bool], drain: Callable[[], None]) -> None:
+    """Serve the Events API and probes until SIGTERM (``drain`` runs first) or interruption."""
+    server = make_http_server(ProbeAndSlackApp(app, ready=ready), host, port)
+    _stop_on_sigterm(server, drain)
     log.info("listening", extra={"host": host, "port": server.effective_port, "mode": "http"})
     server.run()
 
@@ -136,19 +142,21 @@ def start_socket_mode(app: App, app_token: str, host: str, port: int) -> SocketM
     return service
 
 
-def serve_socket_mode(app: App, app_token: str, host: str, port: int) -> None:
-    """Connect over Socket Mode; probes and metrics on ``host:port``; runs until interrupted or SIGTERM."""
+def serve_socket_mode(app: App, app_token: str, host: str, port: int, *, drain: Callable[[], None]) -> None:
+    """Connect over Socket Mode; probes and metrics on ``host:port``; until SIGTERM (``drain`` runs first)."""
     import signal
 
     service = start_socket_mode(app, app_token, host, port)
     stop = threading.Event()
 
     def on_sigterm(signum: int, frame: object) -> None:
-        log.info("SIGTERM: shutting down")
+        log.info("SIGTERM: taking no new runs; letting running ones stop, then shutting down")
         stop.set()
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        stop.wait()
+        while not stop.wait(0.5):
+            pass
+        drain()
     finally:
         service.close()

@@ -25,6 +25,11 @@ def blocks_of(report: Report) -> list[dict[str, Any]]:
     return [b.to_dict() for b in report_blocks(report)]
 
 
+def escape(text: str) -> str:
+    """Slack's control characters as text: ``<!channel>`` or ``<@U1>`` typed by a person stays literal."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_error(exc: SlackApiError) -> str:
     """Slack's error code of a failed call (``channel_not_found``, ``ratelimited``...)."""
     return str(exc.response.get("error") or "unknown_error")
@@ -40,9 +45,12 @@ class SlackWriter:
         """Post a report (in ``thread`` when given) and return where it lives."""
         return self._post(channel, blocks=blocks_of(report), text=report_fallback_text(report), thread=thread)
 
-    def post_text(self, channel: str, text: str, *, thread: MessageRef | None = None) -> MessageRef:
-        """Post a line of text (clipped to Slack's limit)."""
-        return self._post(channel, text=text[:TEXT_LIMIT], thread=thread)
+    def post_text(
+        self, channel: str, text: str, *, thread: MessageRef | None = None, mention_here: bool = False
+    ) -> MessageRef:
+        """Post a line of text, escaped and clipped; ``mention_here`` prefixes an ``@here`` (break-glass)."""
+        line = ("<!here> " if mention_here else "") + escape(text)
+        return self._post(channel, text=line[:TEXT_LIMIT], thread=thread)
 
     def update(self, ref: MessageRef, report: Report) -> None:
         """Replace a message with a report."""
@@ -55,8 +63,8 @@ class SlackWriter:
         )
 
     def update_text(self, ref: MessageRef, text: str) -> None:
-        """Replace a message with a line of text."""
-        self._call(self.client.chat_update, channel=ref.channel, ts=ref.ts, text=text[:TEXT_LIMIT])
+        """Replace a message with a line of text (escaped)."""
+        self._call(self.client.chat_update, channel=ref.channel, ts=ref.ts, text=escape(text)[:TEXT_LIMIT])
 
     def reply(self, ref: MessageRef, text: str, *, broadcast: bool = False) -> None:
         """A reply in the message's thread (``broadcast``: also shown in the channel)."""
@@ -66,8 +74,8 @@ class SlackWriter:
         )
 
     def notice(self, channel: str, user: str, text: str) -> None:
-        """An ephemeral line for one user (a refused click, a stale button)."""
-        self._call(self.client.chat_postEphemeral, channel=channel, user=user, text=text[:TEXT_LIMIT])
+        """An ephemeral line for one user (a refused click, a stale button), escaped."""
+        self._call(self.client.chat_postEphemeral, channel=channel, user=user, text=escape(text)[:TEXT_LIMIT])
 
     def _post(self, channel: str, *, thread: MessageRef | None, **fields: Any) -> MessageRef:
         if thread is not None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bot.model import ObjectRef, Permission, Requester, WorkloadRef
 from bot.report import Report
@@ -84,10 +84,39 @@ class StepContext:
     cloud: CloudClients | None = None  # cloud clients (replace-node); they act as the bot's cloud identity
     progress: Callable[[str], None] = lambda _msg: None
     abort: threading.Event = field(default_factory=threading.Event)
+    step_index: int = 0  # which step of the run is executing (set by the executor)
+    planned: StepPlan | None = None  # the executing step's plan, as approved (set by the executor)
     artifacts: RunArtifacts = field(init=False)
 
     def __post_init__(self) -> None:
         self.artifacts = RunArtifacts(self.run_id, self.store)
+
+    def approved(self, key: str) -> Any:
+        """A fact the executing step's approved plan bound (its ``fingerprint[key]``), or None.
+
+        Destructive steps act on exactly what was approved: the node, instance or pod UID the plan
+        named, not whatever carries that name when the step finally runs.
+        """
+        return (self.planned.fingerprint if self.planned else {}).get(key)
+
+    def account(self, done: Sequence[str], not_done: Sequence[str]) -> None:
+        """Keep the running step's account current: what it has done and what it has not (yet).
+
+        If the run fails, is aborted or its process dies, the outcome reports exactly this.
+        """
+        self.artifacts.put(StepAccount(done=list(done), not_done=list(not_done)), step_key(self.step_index))
+
+
+class StepAccount(BaseModel):
+    """What one step of a run has done so far and what it has not (its own words, e.g. pods)."""
+
+    done: list[str] = Field(default_factory=list)
+    not_done: list[str] = Field(default_factory=list)
+
+
+def step_key(index: int) -> str:
+    """The artifact key of step ``index``'s account."""
+    return f"step-{index}"
 
 
 P = TypeVar("P", bound=BaseModel)
@@ -123,6 +152,7 @@ __all__ = [
     "Requester",
     "RunbookInfo",
     "Step",
+    "StepAccount",
     "StepContext",
     "StepPlan",
     "WorkloadRef",

@@ -142,11 +142,17 @@ class DeletePod(Step[DeletePodParams]):
     def run(self, ctx: StepContext, params: DeletePodParams) -> Report:
         try:
             pod = ctx.kube.core.read_namespaced_pod(params.pod, params.namespace, _request_timeout=ctx.kube.timeout)
+            uid = ctx.approved("uid") or pod.metadata.uid
+            if pod.metadata.uid != uid:
+                raise PermanentError(
+                    f"pod {params.namespace}/{params.pod} is not the pod that was approved (it was recreated since "
+                    "the plan; its UID changed); nothing was deleted"
+                )
             ctx.kube.core.delete_namespaced_pod(
                 params.pod,
                 params.namespace,
                 _request_timeout=ctx.kube.timeout,
-                body={"preconditions": {"uid": pod.metadata.uid}},
+                body={"preconditions": {"uid": uid}},
             )
         except ApiException as exc:
             if exc.status == 404:

@@ -80,7 +80,7 @@ class WhoAmI(Step[NoArgs]):
             for info in infos:
                 try:
                     missing = ctx.catalog.missing_permissions(cluster, req, info.permissions)
-                except Exception:
+                except Exception:  # noqa: BLE001 - whoami reports the cluster it cannot reach and goes on
                     rows.append([cluster, "cluster unreachable", ""])
                     break
                 (may_not if missing else may).append(info.name)

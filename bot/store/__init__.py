@@ -15,11 +15,16 @@ from bot.store.records import (
     GroupClaim,
     RunRecord,
 )
+from bot.store.states import ACTIVE, AWAITING, FINAL, TRANSITIONS, RunState
 from bot.store.store import Store, utc_now
 
 __all__ = [
+    "ACTIVE",
+    "AWAITING",
+    "FINAL",
     "LATEST_VERSION",
     "MIGRATIONS",
+    "TRANSITIONS",
     "AlertRecord",
     "ApprovalRecord",
     "AuditEvent",
@@ -28,6 +33,7 @@ __all__ = [
     "GroupClaim",
     "Migration",
     "RunRecord",
+    "RunState",
     "Store",
     "utc_now",
 ]

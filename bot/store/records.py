@@ -14,8 +14,10 @@ from typing import Any
 class RunRecord:
     """One request to run a runbook, from the plan the requester confirmed to its outcome.
 
-    ``state`` is free text managed by the engine; the store only compares and sets it
-    (see ``Store.transition``). ``request_key`` dedupes Slack retries and is unique when set.
+    ``state`` is a ``RunState`` value; the store moves it only along ``TRANSITIONS`` (see
+    ``Store.transition``). ``request_key`` dedupes Slack retries and is unique when set.
+    ``owner_id`` names the process executing the run (queued, running, aborting), which keeps
+    ``heartbeat_at`` fresh; a run whose heartbeat went stale is taken over or marked interrupted.
     """
 
     id: str
@@ -45,6 +47,7 @@ class RunRecord:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None
+    owner_id: str | None = None
 
 
 @dataclass

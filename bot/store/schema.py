@@ -1,7 +1,8 @@
 """Table definitions (SQLAlchemy Core) for the current schema version, and the UTC time type.
 
-The tables are created by migration version 1 (``bot.store.migrations``); a later version that
-changes a table must also change the definition here.
+These are the tables as the code uses them now. The migrations (``bot.store.migrations``) create
+and alter them version by version, each with its own frozen DDL; a test migrates a database of
+the first release to the newest version and compares it with these definitions.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ runs = Table(
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("heartbeat_at", UTCDateTime, nullable=True),
+    Column("owner_id", Text, nullable=True),
     Index("ix_runs_state", "state"),
     Index("ix_runs_created_at", "created_at"),
 )

@@ -60,7 +60,7 @@ TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     S.AWAITING_APPROVAL: frozenset({S.QUEUED, S.DENIED, S.CANCELLED, S.EXPIRED}),
     S.QUEUED: frozenset({S.RUNNING, S.ABORTED, S.INTERRUPTED}),
     S.RUNNING: frozenset({S.ABORTING, S.SUCCEEDED, S.FAILED, S.ABORTED, S.INTERRUPTED, S.REPLAN_REQUIRED}),
-    S.ABORTING: frozenset({S.ABORTED, S.SUCCEEDED, S.FAILED, S.INTERRUPTED}),
+    S.ABORTING: frozenset({S.ABORTED, S.SUCCEEDED, S.FAILED, S.INTERRUPTED, S.REPLAN_REQUIRED}),
     **{final: frozenset() for final in FINAL},
 }
 assert set(TRANSITIONS) == set(RunState), "every state needs a row in TRANSITIONS"

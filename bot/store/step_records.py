@@ -1,4 +1,5 @@
-"""Store methods for what steps keep for their run (mixed into ``Store``): group claims and artifacts.
+"""Store methods for what steps keep for their run (mixed into ``Store``): group claims and artifacts,
+and the retention purge that removes old runs with everything attached to them.
 
 A group claim is a row keyed by the group: taking it is an insert, or — when the holder's run is
 no longer active — a compare-and-set on the holder. Whatever the number of replicas racing,
@@ -13,11 +14,13 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.store.health_schema import alerts, digests
 from bot.store.records import GroupClaim
-from bot.store.schema import runs
+from bot.store.schema import approvals, audit_events, runs
+from bot.store.states import FINAL
 from bot.store.step_schema import group_claims, run_artifacts
 
 CLAIM_ATTEMPTS = 5
@@ -81,6 +84,31 @@ class StepRecords:
         """Release every claim ``run_id`` holds; the number released."""
         with self._write() as conn:
             return int(conn.execute(delete(group_claims).where(group_claims.c.run_id == run_id)).rowcount)
+
+    # --------------------------------------------------------------------------------- retention
+    def purge(
+        self, *, runs_before: datetime | None, audit_before: datetime | None, alerts_before: datetime | None
+    ) -> dict[str, int]:
+        """Delete what is older than the cut-offs (None: keep): finished runs with their approvals, claims and
+        artifacts; audit events; resolved alerts and old digests. The number of rows deleted, per kind."""
+        counts = {"runs": 0, "audit_events": 0, "alerts": 0}
+        with self._write() as conn:
+            if runs_before is not None:
+                old = select(runs.c.id).where(runs.c.state.in_(list(FINAL)), runs.c.finished_at < runs_before)
+                ids = [row[0] for row in conn.execute(old)]
+                for table in (run_artifacts, group_claims):
+                    conn.execute(delete(table).where(table.c.run_id.in_(ids)))
+                conn.execute(delete(approvals).where(approvals.c.run_id.in_(ids)))
+                counts["runs"] = int(conn.execute(delete(runs).where(runs.c.id.in_(ids))).rowcount)
+            if audit_before is not None:
+                counts["audit_events"] = int(
+                    conn.execute(delete(audit_events).where(audit_events.c.at < audit_before)).rowcount
+                )
+            if alerts_before is not None:
+                resolved = and_(alerts.c.state == "resolved", alerts.c.resolved_at < alerts_before)
+                counts["alerts"] = int(conn.execute(delete(alerts).where(resolved)).rowcount)
+                conn.execute(delete(digests).where(digests.c.scheduled_for < alerts_before))
+        return counts
 
     # --------------------------------------------------------------------------------- artifacts
     def put_artifact(self, run_id: str, kind: str, key: str, data: dict[str, Any]) -> None:

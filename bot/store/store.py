@@ -19,12 +19,14 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.connection import WRITE_LOCK, create_store_engine
 from bot.store.health_records import HealthRecords
-from bot.store.migrations import migrate
+from bot.store.migrations import current_version, migrate
 from bot.store.records import ApprovalRecord, AuditEvent, RunRecord
 from bot.store.schema import RUN_COLUMNS, approvals, audit_events, runs
-from bot.store.states import check_transition
+from bot.store.states import ACTIVE, RunState, check_transition
 from bot.store.step_records import StepRecords
 
+#: ``transition``'s default for ``owner``/``heartbeat_was``: not part of the condition.
+ANY: object = object()
 _RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
 _APPROVAL_FIELDS = frozenset(f.name for f in dataclasses.fields(ApprovalRecord))
 assert set(_RUN_FIELDS) == RUN_COLUMNS, "RunRecord and the runs table disagree"
@@ -62,6 +64,10 @@ class Store(HealthRecords, StepRecords):
     def migrate(self) -> int:
         """Apply pending schema migrations (safe when several processes start at once); return the version."""
         return migrate(self._engine, self._clock)
+
+    def schema_version(self) -> int:
+        """The database's schema version, without changing anything (0: never migrated)."""
+        return current_version(self._engine)
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -107,11 +113,23 @@ class Store(HealthRecords, StepRecords):
             row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
         return None if row is None else _run(row)
 
-    def transition(self, run_id: str, from_states: Collection[str], to_state: str, **fields: Any) -> bool:
+    def transition(
+        self,
+        run_id: str,
+        from_states: Collection[str],
+        to_state: str,
+        *,
+        owner: str | object | None = ANY,
+        heartbeat_was: datetime | object | None = ANY,
+        **fields: Any,
+    ) -> bool:
         """Atomically move a run from one of ``from_states`` to ``to_state``, setting ``fields`` too.
 
         True iff this call changed the row: of any number of concurrent callers (threads,
-        processes, replicas) racing the same transition, exactly one gets True.
+        processes, replicas) racing the same transition, exactly one gets True. ``owner`` and
+        ``heartbeat_was``, when given, must also still match (``None`` means NULL): an executor
+        finishes only a run it still owns; a takeover succeeds only if the owner stayed silent.
+        A move ``TRANSITIONS`` does not allow raises ``ValueError``.
         """
         values = _run_fields(fields, forbidden=("id", "state"))
         if not from_states:
@@ -119,10 +137,40 @@ class Store(HealthRecords, StepRecords):
         sources, target = check_transition(from_states, to_state)
         values["state"] = target.value
         values.setdefault("updated_at", self._clock())
-        current = [s.value for s in sources]
-        statement = update(runs).where(runs.c.id == run_id, runs.c.state.in_(current)).values(**values)
+        where = [runs.c.id == run_id, runs.c.state.in_([s.value for s in sources])]
+        where += _matches(runs.c.owner_id, owner) + _matches(runs.c.heartbeat_at, heartbeat_was)
         with self._write() as conn:
-            return conn.execute(statement).rowcount == 1
+            return conn.execute(update(runs).where(*where).values(**values)).rowcount == 1
+
+    def heartbeat(self, owner_id: str, run_ids: Collection[str]) -> set[str]:
+        """Stamp ``heartbeat_at`` on the runs ``owner_id`` still owns (and that are active); return their ids."""
+        if not run_ids:
+            return set()
+        statement = (
+            update(runs)
+            .where(runs.c.owner_id == owner_id, runs.c.id.in_(list(run_ids)), runs.c.state.in_(list(ACTIVE)))
+            .values(heartbeat_at=self._clock())
+            .returning(runs.c.id)
+        )
+        with self._write() as conn:
+            return {str(row[0]) for row in conn.execute(statement)}
+
+    def take_queued_run(
+        self, run_id: str, owner: str | None, heartbeat: datetime | None, new_owner: str, now: datetime
+    ) -> bool:
+        """Make a queued run ``new_owner``'s if it still has the ``owner`` and ``heartbeat`` seen (compare-and-set)."""
+        where = [runs.c.id == run_id, runs.c.state == RunState.QUEUED.value]
+        where += _matches(runs.c.owner_id, owner) + _matches(runs.c.heartbeat_at, heartbeat)
+        with self._write() as conn:
+            changed = conn.execute(update(runs).where(*where).values(owner_id=new_owner, heartbeat_at=now)).rowcount
+        return bool(changed == 1)
+
+    def release_queued_run(self, run_id: str, owner: str) -> bool:
+        """Hand a queued run back (no owner, no heartbeat) so any replica's recovery takes it at once."""
+        where = [runs.c.id == run_id, runs.c.state == RunState.QUEUED.value, runs.c.owner_id == owner]
+        with self._write() as conn:
+            changed = conn.execute(update(runs).where(*where).values(owner_id=None, heartbeat_at=None)).rowcount
+        return bool(changed == 1)
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Set ``fields`` on a run whatever its state (and ``updated_at``); unknown names raise ``ValueError``."""
@@ -179,6 +227,20 @@ class Store(HealthRecords, StepRecords):
             raise
         return True
 
+    def record_denial(self, rec: ApprovalRecord) -> None:
+        """Record a deny decision; an approver who approved before has that decision replaced by the deny."""
+        if rec.at is None:
+            rec.at = self._clock()
+        values = dataclasses.asdict(rec)
+        _check_times(values)
+        mine = and_(approvals.c.run_id == rec.run_id, approvals.c.approver_chat_id == rec.approver_chat_id)
+        with self._write() as conn:
+            changed = conn.execute(
+                update(approvals).where(mine).values(decision=rec.decision, reason=rec.reason, at=rec.at)
+            ).rowcount
+            if changed == 0:
+                conn.execute(insert(approvals).values(**values))
+
     def approvals(self, run_id: str) -> list[ApprovalRecord]:
         """The decisions recorded on a run, oldest first."""
         query = select(approvals).where(approvals.c.run_id == run_id).order_by(approvals.c.at, approvals.c.id)
@@ -232,6 +294,15 @@ class Store(HealthRecords, StepRecords):
 def _run(row: Any) -> RunRecord:
     mapping = row._mapping
     return RunRecord(**{name: mapping[name] for name in _RUN_FIELDS})
+
+
+def _matches(column: Any, expected: object) -> list[Any]:
+    """The condition ``column == expected`` (``IS NULL`` for None); none for ``ANY``."""
+    if expected is ANY:
+        return []
+    if isinstance(expected, datetime):
+        _check_times({column.name: expected})
+    return [column.is_(None) if expected is None else column == expected]
 
 
 def _run_fields(fields: dict[str, Any], *, forbidden: tuple[str, ...]) -> dict[str, Any]:

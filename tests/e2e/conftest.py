@@ -26,7 +26,7 @@ def e2e_control_plane() -> Iterator[ControlPlane]:
     try:
         cp = ControlPlane(ensure_binaries())
         cp.start()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any start failure fails the run (never a skip)
         pytest.fail(f"e2e control plane failed to start: {type(exc).__name__}: {exc}", pytrace=False)
     try:
         yield cp
@@ -56,7 +56,7 @@ def three_nodes(e2e_admin: client.ApiClient) -> Iterator[list[str]]:
     wait_node_ready(core, "node-3")
     ensure_cluster_role(e2e_admin, "runbook-read", READ_RULES)
     bind_cluster_role(e2e_admin, "runbook-read", group="sre")
-    yield ["node-1", "node-2", "node-3"]
+    return ["node-1", "node-2", "node-3"]
 
 
 @pytest.fixture

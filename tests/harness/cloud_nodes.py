@@ -96,7 +96,7 @@ class KubeletJoiner:
                 continue
             try:
                 self.join_new()
-            except Exception as exc:  # report in the test, keep joining
+            except Exception as exc:  # noqa: BLE001 - reported in the test; the joiner keeps joining
                 self.errors.append(f"{type(exc).__name__}: {exc}")
 
 

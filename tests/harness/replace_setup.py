@@ -28,6 +28,7 @@ REGION = "us-east-1"
 ZONE = "us-east-1a"
 AZ_SUB = "00000000-0000-4000-8000-00000000beef"
 AZ_RG = "rg-k8s-nodes"
+CLUSTER_TAG = "test-cluster"  # the name in the groups' kubernetes.io/cluster/<name> tag
 NODE_REPLACER = [
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["delete"]},
     {"apiGroups": ["karpenter.sh"], "resources": ["nodeclaims"], "verbs": ["get", "list", "delete"]},
@@ -66,8 +67,8 @@ class Aws:
         self.asg: Any = boto3.client("autoscaling", region_name=REGION, endpoint_url=self.url)
         self.image = self.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
 
-    def group(self, name: str, size: int) -> str:
-        """An Auto Scaling group of ``size`` instances from a launch template."""
+    def group(self, name: str, size: int, *, cluster_tag: str | None = CLUSTER_TAG) -> str:
+        """An Auto Scaling group of ``size`` instances, tagged as the test cluster's (``cluster_tag=None``: not)."""
         self.ec2.create_launch_template(
             LaunchTemplateName=f"lt-{name}", LaunchTemplateData={"ImageId": self.image, "InstanceType": "m5.large"}
         )
@@ -78,6 +79,11 @@ class Aws:
             MaxSize=size + 2,
             DesiredCapacity=size,
             AvailabilityZones=[ZONE],
+            Tags=(
+                [{"Key": f"kubernetes.io/cluster/{cluster_tag}", "Value": "owned", "PropagateAtLaunch": True}]
+                if cluster_tag is not None
+                else []
+            ),
         )
         return name
 
@@ -132,10 +138,17 @@ def replace_settings(kubeconfig: Path, store_url: str, moto_url: str, arm: FakeA
     """The cast's settings with cloud clusters (see the module docstring)."""
     doc = settings_doc(kubeconfig, store_url)
     base = {"kubeconfig": str(kubeconfig), "context": doc["clusters"]["staging"]["context"]}
-    aws = {"provider": "aws", "region": REGION, "endpoint_url": moto_url, "poll_seconds": 0.5}
+    aws = {
+        "provider": "aws",
+        "region": REGION,
+        "endpoint_url": moto_url,
+        "poll_seconds": 0.5,
+        "cluster_tag": CLUSTER_TAG,
+    }
     azure = {
         "provider": "azure",
         "subscription_id": AZ_SUB,
+        "resource_groups": [AZ_RG],
         "resource_manager": arm.base_url,
         "authority": arm.base_url,
         "credential": "client_secret",

@@ -20,6 +20,9 @@ CAST: dict[str, tuple[str, list[str]]] = {
     "U0DAVE": ("dave", ["sre"]),  # has RBAC, not an approver
     "U0MALLORY": ("mallory", ["interns"]),  # may read, may not patch nodes
     "U0GLASS": ("gwen", ["sre", "breakglass"]),  # may break glass
+    "U0ALICE2": ("alice", ["leads"]),  # alice's second Slack account (in the approver set)
+    "U0BOB2": ("bob", ["sre", "leads"]),  # bob's second Slack account
+    "U0NOBODY": ("nobody", ["nobodies"]),  # may do nothing at all, not even read
 }
 NODE_OPERATOR = [
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch"]},

@@ -42,7 +42,7 @@ from tests.harness.replace_setup import (
     moto_server,
     replace_settings,
 )
-from tests.harness.workloads import deployment
+from tests.harness.workloads import deployment, pdb
 
 pytestmark = pytest.mark.integration
 
@@ -574,6 +574,73 @@ def test_abort_while_waiting_stops_and_reports_the_terminated_instance(
         assert final is not None and final.state == "aborted", final
         assert "aborted while waiting for the replacement" in (final.outcome or "")
         assert f"The instance of node {node} was already terminated" in (final.outcome or "")
+        assert node_exists(core, node)
+    finally:
+        joiner.paused.clear()
+        joiner.stop()
+
+
+def test_a_group_not_tagged_for_the_cluster_is_refused(bot: Bot, aws: Aws, kube_api_client: client.ApiClient) -> None:
+    core = client.CoreV1Api(kube_api_client)
+    group = aws.group(unique_name("asg-other"), 1, cluster_tag="someone-elses-cluster")
+    joiner = KubeletJoiner(core, lambda: aws.in_service(group), {"rn-pool": group}, "ip").start()
+    try:
+        (node,) = joiner.nodes.values()
+        reason = refusal(bot, f"replace-node {node}")
+        assert f"Auto Scaling group {group} is not tagged kubernetes.io/cluster/test-cluster" in reason
+        assert "it may belong to another cluster, so nothing is terminated" in reason
+        assert [i for i, _ in aws.in_service(group)] == list(joiner.nodes), "the instance is untouched"
+        assert not cordoned(kube_api_client, node)
+    finally:
+        joiner.stop()
+
+
+def test_a_scale_set_outside_the_pinned_resource_groups_is_refused(
+    bot: Bot, arm: FakeArm, kube_api_client: client.ApiClient
+) -> None:
+    made: list[str] = []
+    ss = arm.add_scale_set(AZ_SUB, "rg-someone-else", unique_name("other-vmss"), 2)
+    node = add_node(kube_api_client, made, "vmss", provider_id=ss.provider_id("0"))
+    reason = refusal(bot, f"replace-node {node} --cluster azprod")
+    assert f"scale set {ss.name} (subscription {AZ_SUB}, resource group rg-someone-else) is not in" in reason
+    assert len(ss.instances) == 2 and ss.capacity == 2
+
+
+def test_a_node_registered_again_under_the_same_name_is_not_terminated(
+    bot: Bot, aws: Aws, namespace: str, kube_api_client: client.ApiClient
+) -> None:
+    core = client.CoreV1Api(kube_api_client)
+    group = aws.group(unique_name("asg-again"), 2)
+    pool = {"rn-pool": group}
+    joiner = KubeletJoiner(core, lambda: aws.in_service(group), pool, "ip").start()
+    try:
+        node, _other = joiner.nodes.values()
+        provider_id = core.read_node(node).spec.provider_id
+        deployment(kube_api_client, namespace, "held", 1, {"kubernetes.io/hostname": node})
+        wait_pods_running(core, namespace, "app=held", 1)
+        pdb(kube_api_client, namespace, "held-pdb", "held", min_available=1)  # the drain waits here
+        out = bot.runs.request(f"replace-node {node} --cluster staging --wait 1m", who(bot, "U0ALICE"))
+        assert out.ok and out.run_id, out.report
+        rec = bot.store.get_run(out.run_id)
+        assert rec is not None and bot.runs.confirm(rec.id, rec.plan_hash, who(bot, "U0ALICE")).execute
+        progress: list[str] = []
+        runner = threading.Thread(target=bot.runs.execute, args=(rec.id, progress.append), daemon=True)
+        runner.start()
+        wait_for("the drain to wait on the PDB", lambda: True if any("held-pdb" in p for p in progress) else None, 30)
+
+        joiner.paused.set()
+        old_uid = core.read_node(node).metadata.uid
+        core.delete_node(node)
+        wait_for("the Node to be gone", lambda: True if not node_exists(core, node) else None, 30)
+        create_node(core, node, labels=pool, provider_id=provider_id)  # the same name registers again
+        client.PolicyV1Api(kube_api_client).delete_namespaced_pod_disruption_budget("held-pdb", namespace)
+        runner.join(60)
+
+        final = bot.store.get_run(rec.id)
+        assert final is not None and final.state == "failed", final
+        assert f"node {node} is not the node that was approved (node uid {old_uid} →" in (final.outcome or "")
+        assert "nothing was terminated" in (final.outcome or "")
+        assert len(aws.in_service(group)) == 2, "no instance was terminated"
         assert node_exists(core, node)
     finally:
         joiner.paused.clear()

@@ -447,3 +447,19 @@ def test_invalid_urls_are_config_errors(url: str, reason: str) -> None:
 
 def test_public_names() -> None:
     assert {"Store", "RunRecord", "ApprovalRecord", "AuditEvent"} <= set(bot.store.__all__)
+
+
+# ---------------------------------------------------------------------------------- retention
+def test_purge_removes_old_finished_runs_with_their_decisions_and_keeps_the_rest(store: Store) -> None:
+    old, recent, live = T0 - timedelta(days=200), T0 - timedelta(days=10), T0 - timedelta(days=300)
+    store.create_run(make_run("old", state="succeeded", finished_at=old))
+    store.create_run(make_run("recent", state="failed", finished_at=recent))
+    store.create_run(make_run("live", state="running", started_at=live))  # never purged while active
+    store.add_approval(ApprovalRecord("old", "U222", "bob", "bob", "approve", "sha256:abc"))
+    store.put_artifact("old", "StepAccount", "step-1", {"done": ["x"]})
+    counts = store.purge(runs_before=T0 - timedelta(days=180), audit_before=None, alerts_before=None)
+    assert counts["runs"] == 1
+    assert store.get_run("old") is None and store.approvals("old") == []
+    assert store.get_artifact("old", "StepAccount", "step-1") is None
+    assert store.get_run("recent") is not None and store.get_run("live") is not None
+    assert store.purge(runs_before=T0 - timedelta(days=180), audit_before=None, alerts_before=None)["runs"] == 0

@@ -20,6 +20,7 @@ from kubernetes import client
 from bot.engine.bootstrap import Bot, build_bot
 from bot.engine.identity import IdentityMapper
 from bot.model import Requester
+from bot.store import RunRecord
 from tests.harness.control_plane import ControlPlane
 from tests.harness.kwok_nodes import create_node, unique_name, wait_node_ready
 from tests.harness.trust_setup import grant, settings, settings_doc
@@ -165,6 +166,56 @@ def test_two_distinct_approvers_when_two_are_required(bot: Bot, node: str, kube_
     assert cordoned(kube_api_client, node)
 
 
+def test_a_second_slack_account_of_the_requester_cannot_approve(
+    bot: Bot, node: str, kube_api_client: client.ApiClient
+) -> None:
+    run_id, h = awaiting_approval(bot, node)  # alice asked
+    refused = bot.runs.approve(run_id, h, who(bot, "U0ALICE2"))
+    assert not refused.execute
+    assert refused.notice == (
+        "you cannot approve this request: your Slack account acts as alice, the Kubernetes user who asked "
+        "(two-person rule)"
+    )
+    assert not cordoned(kube_api_client, node)
+    assert [a.kube_user for a in bot.store.approvals(run_id)] == []
+
+
+def test_two_slack_accounts_of_one_approver_count_once(bot: Bot, node: str, kube_api_client: client.ApiClient) -> None:
+    run_id, h = awaiting_approval(bot, node, cluster="prod2")  # needs two distinct approvers
+    assert bot.runs.approve(run_id, h, who(bot, "U0BOB")).notice == "approved (1 of 2)"
+    second_account = bot.runs.approve(run_id, h, who(bot, "U0BOB2"))
+    assert not second_account.execute
+    assert second_account.notice == "bob has already decided on this request from another Slack account"
+    assert not cordoned(kube_api_client, node)
+    assert bot.runs.approve(run_id, h, who(bot, "U0ERIN")).execute
+    bot.runs.execute(run_id)
+    assert cordoned(kube_api_client, node)
+    assert sorted(a.kube_user or "" for a in bot.store.approvals(run_id)) == ["bob", "erin"]
+
+
+def test_a_deny_after_an_approval_is_what_the_approvals_table_keeps(bot: Bot, node: str) -> None:
+    run_id, h = awaiting_approval(bot, node, cluster="prod2")
+    assert bot.runs.approve(run_id, h, who(bot, "U0BOB")).notice == "approved (1 of 2)"
+    denied = bot.runs.deny(run_id, h, who(bot, "U0BOB"), "changed my mind: wrong node")
+    assert denied.report is not None
+    (decision,) = bot.store.approvals(run_id)
+    assert (decision.kube_user, decision.decision, decision.reason) == ("bob", "deny", "changed my mind: wrong node")
+    rec = bot.store.get_run(run_id)
+    assert rec is not None and rec.state == "denied"
+
+
+def test_a_requester_without_any_rights_hears_every_permission_needed(bot: Bot, node: str) -> None:
+    nobody = bot.runs.request(f"drain {node}", who(bot, "U0NOBODY"))
+    partial = bot.runs.request(f"drain {node}", who(bot, "U0MALLORY"))
+    assert nobody.report is not None and partial.report is not None
+    assert nobody.report.title == partial.report.title == "Not allowed"
+    assert nobody.report.summary is not None and nobody.report.summary.startswith("nobody may not get nodes")
+    for needed in ("patch nodes", "create pods/eviction", "list pods"):
+        assert needed in nobody.report.summary, nobody.report.summary
+    assert "the cluster refused" not in nobody.report.summary
+    assert "may not patch nodes" in (partial.report.summary or "")
+
+
 def test_an_expired_request_cannot_be_approved(bot: Bot, node: str, kube_api_client: client.ApiClient) -> None:
     run_id, h = awaiting_approval(bot, node)
     later = datetime.now(UTC) + timedelta(minutes=16)
@@ -253,8 +304,8 @@ def test_runs_and_audit_runbooks_show_who_approved(bot: Bot, node: str) -> None:
     assert {"requested", "confirmed", "approval_requested", "approved", "succeeded"} <= {e[3] for e in events}
 
 
-def test_interrupted_runs_are_marked_after_a_restart(
-    control_plane: ControlPlane, granted: None, node: str, tmp_path: Path
+def test_a_queued_run_of_a_dead_process_is_taken_over_by_recovery_and_runs_once(
+    control_plane: ControlPlane, granted: None, node: str, tmp_path: Path, kube_api_client: client.ApiClient
 ) -> None:
     url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
     first = build_bot(settings(control_plane.admin_kubeconfig, url))
@@ -263,10 +314,56 @@ def test_interrupted_runs_are_marked_after_a_restart(
     first.store.update_run(run_id, heartbeat_at=datetime.now(UTC) - timedelta(minutes=10))
     first.close()  # the process dies before executing
     second = build_bot(settings(control_plane.admin_kubeconfig, url))
-    rec = second.store.get_run(run_id)
-    assert rec is not None and rec.state == "interrupted"
-    assert "Check the cluster state" in (rec.outcome or "")
-    second.close()
+    try:
+        queued = second.store.get_run(run_id)
+        assert queued is not None and queued.state == "queued", "starting a process recovers nothing"
+        assert second.runs.recover() == [run_id]
+        assert second.runs.recover() == [], "taken over once"
+        rec = wait_for_state(second, run_id, {"succeeded", "failed"})
+        assert rec.state == "succeeded", rec.outcome
+        assert rec.owner_id == second.runs.owner_id
+        assert client.CoreV1Api(kube_api_client).read_node(node).spec.unschedulable is True
+        kinds = [e.kind for e in second.store.audit_events(run_id=run_id, limit=100)]
+        assert kinds.count("taken_over") == 1 and kinds.count("succeeded") == 1
+    finally:
+        second.runs.shutdown(5)
+        second.close()
+
+
+def test_a_running_run_whose_owner_went_silent_is_interrupted_with_its_account(
+    control_plane: ControlPlane, granted: None, node: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    first = build_bot(settings(control_plane.admin_kubeconfig, url))
+    run_id, h = request(first, f"cordon {node}", "U0ALICE")
+    assert first.runs.confirm(run_id, h, who(first, "U0ALICE")).execute
+    silent = datetime.now(UTC) - timedelta(minutes=10)
+    assert first.store.transition(run_id, ["queued"], "running", owner=first.runs.owner_id, heartbeat_at=silent)
+    first.close()  # the owner dies while executing
+    second = build_bot(settings(control_plane.admin_kubeconfig, url))
+    try:
+        running = second.store.get_run(run_id)
+        assert running is not None and running.state == "running", "starting a process recovers nothing"
+        assert second.runs.recover() == [run_id]
+        rec = second.store.get_run(run_id)
+        assert rec is not None and rec.state == "interrupted"
+        assert f"({first.runs.owner_id}) stopped (last heartbeat {silent:%H:%M:%S} UTC)" in (rec.outcome or "")
+        assert f"Not done: cordon node {node}" in (rec.outcome or "")
+        assert "Check the cluster before retrying" in (rec.outcome or "")
+    finally:
+        second.close()
+
+
+def wait_for_state(bot: Bot, run_id: str, states: set[str], timeout: float = 30.0) -> RunRecord:
+    """The run once it is in one of ``states`` (AssertionError after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rec = bot.store.get_run(run_id)
+        assert rec is not None
+        if rec.state in states:
+            return rec
+        assert time.monotonic() < deadline, f"run {run_id} still {rec.state} after {timeout}s"
+        time.sleep(0.1)
 
 
 def test_a_restarted_process_still_honours_the_pending_approval(

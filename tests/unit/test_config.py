@@ -9,6 +9,7 @@ import pytest
 from bot.cli import main
 from bot.config import load_settings
 from bot.errors import ConfigError
+from bot.store import LATEST_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -87,3 +88,19 @@ def test_check_config_accepts_the_example(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr()
     assert "configuration OK: 2 cluster(s) (staging, production)" in out.out
     assert code == 0
+
+
+def test_check_config_changes_nothing_not_even_the_store_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    db = tmp_path / "bot.sqlite3"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"store: {{url: 'sqlite:///{db}'}}\n")
+    code = main(["--config", str(cfg), "check-config"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"store: schema version 0; the next `serve` or `shell` migrates it to {LATEST_VERSION}" in out
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []

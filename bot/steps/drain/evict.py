@@ -60,7 +60,17 @@ class _Progress:
     evicted: int = 0
     waiting: dict[str, str] = field(default_factory=dict)  # pod → PDB it waits on
     failed: dict[str, str] = field(default_factory=dict)
+    gone: list[str] = field(default_factory=list)  # pods evicted (and gone), in order
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def account(self, node: str, pods: list[str]) -> tuple[list[str], list[str]]:
+        """(done, not done) lines for the run's account: pods evicted, and pods still on the node."""
+        with self.lock:
+            gone = list(self.gone)
+        left = [k for k in pods if k not in set(gone)]
+        done = [f"evicted {len(gone)} of {len(pods)} pods from node {node}" + (f": {_listed(gone)}" if gone else "")]
+        not_done = [f"{len(left)} pods still on node {node}: {_listed(left)}"] if left else []
+        return done, not_done
 
     def line(self) -> str:
         with self.lock:
@@ -75,6 +85,10 @@ class _Progress:
             if self.failed:
                 text += f" · {len(self.failed)} failed"
             return text
+
+
+def _listed(keys: list[str]) -> str:
+    return ", ".join(keys[:LISTED]) + (f" … and {len(keys) - LISTED} more" if len(keys) > LISTED else "")
 
 
 def _list_pods(ctx: StepContext, node: str) -> list[Obj]:
@@ -223,8 +237,13 @@ class EvictPods(Step[EvictParams]):
                     pool.submit(self._evict_one, ctx, params, pod, gate, tracker, progress, deadline, stop)
                     for pod in verdicts.evict
                 ]
+                keys = [pod_key(p) for p in verdicts.evict]
+                told = -1
                 while not all(f.done() for f in futures):
                     ctx.progress(progress.line())
+                    if progress.evicted != told:  # the run's account, kept for failure and recovery reports
+                        told = progress.evicted
+                        ctx.account(*progress.account(params.node, keys))
                     time.sleep(0.5)
                 for f in futures:
                     f.result()
@@ -234,6 +253,7 @@ class EvictPods(Step[EvictParams]):
             gate.close()
             tracker.close()
         remaining = [pod_key(p) for p in verdicts.evict if not tracker.gone(p["metadata"]["uid"])]
+        ctx.account(*progress.account(params.node, [pod_key(p) for p in verdicts.evict]))
         took = time.monotonic() - started
         if aborted:
             raise AbortedError(
@@ -303,6 +323,7 @@ class EvictPods(Step[EvictParams]):
         if tracker.wait_gone(uid, deadline):
             with progress.lock:
                 progress.evicted += 1
+                progress.gone.append(key)
         elif not stop.is_set():
             with progress.lock:
                 progress.failed[key] = f"evicted but still present after {int(params.timeout.total_seconds())}s"

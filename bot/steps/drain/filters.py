@@ -57,6 +57,23 @@ def _has_emptydir(pod: Obj) -> bool:
     return any("emptyDir" in v for v in pod.get("spec", {}).get("volumes") or [])
 
 
+def _daemonset_pod(
+    pod: Obj, owner: Obj, opts: DrainOptions, daemonset_exists: Callable[[str, str], bool], out: PodVerdicts
+) -> None:
+    """kubectl's rules for a DaemonSet pod: kept with --ignore-daemonsets; orphaned ones need --force."""
+    meta = pod.get("metadata", {})
+    if not daemonset_exists(meta.get("namespace", ""), owner.get("name", "")):
+        if opts.force:
+            out.evict.append(pod)
+            out.warnings.append(f"{pod_key(pod)}: its DaemonSet is gone; evicting because of --force")
+        else:
+            out.refused.append((pod, "its DaemonSet no longer exists (orphaned); use --force"))
+    elif opts.ignore_daemonsets:
+        out.skipped.append((pod, "DaemonSet pod (kept, as --ignore-daemonsets)"))
+    else:
+        out.refused.append((pod, "managed by a DaemonSet; use --ignore-daemonsets"))
+
+
 def classify(pods: list[Obj], opts: DrainOptions, daemonset_exists: Callable[[str, str], bool]) -> PodVerdicts:
     """Sort the pods of a node the way kubectl drain does.
 
@@ -73,17 +90,7 @@ def classify(pods: list[Obj], opts: DrainOptions, daemonset_exists: Callable[[st
             continue
         owner = controller_of(pod)
         if owner is not None and owner.get("kind") == "DaemonSet":
-            if not daemonset_exists(meta.get("namespace", ""), owner.get("name", "")):
-                if opts.force:
-                    out.evict.append(pod)
-                    out.warnings.append(f"{pod_key(pod)}: its DaemonSet is gone; evicting because of --force")
-                else:
-                    out.refused.append((pod, "its DaemonSet no longer exists (orphaned); use --force"))
-                continue
-            if opts.ignore_daemonsets:
-                out.skipped.append((pod, "DaemonSet pod (kept, as --ignore-daemonsets)"))
-            else:
-                out.refused.append((pod, "managed by a DaemonSet; use --ignore-daemonsets"))
+            _daemonset_pod(pod, owner, opts, daemonset_exists, out)
             continue
         if _finished(pod):
             out.evict.append(pod)

@@ -157,6 +157,7 @@ class TerminateInstance(Step[NodeParams]):
 
     def run(self, ctx: StepContext, params: NodeParams) -> Report:
         t = resolve(ctx, params.node, guards=False)
+        _same_as_approved(ctx, t)
         # Re-checked right before the irreversible step: the drain may have taken minutes.
         check_quorum(ctx, t)
         check_group_settled(ctx, t)
@@ -261,8 +262,9 @@ class DeleteNode(Step[NodeParams]):
         record = ctx.artifacts.get(ReplacementRecord, params.node)
         ready = ctx.artifacts.get(ReplacementReady, params.node)
         replaced = f"; replaced by {ready.new_node}" if ready else ""
-        if record is not None:
-            uid = record.node_uid
+        approved = record.node_uid if record is not None else ctx.approved("uid")
+        if approved is not None:
+            uid = str(approved)
         else:
             try:
                 uid = ctx.kube.core.read_node(params.node, _request_timeout=ctx.kube.timeout).metadata.uid
@@ -288,6 +290,22 @@ class DeleteNode(Step[NodeParams]):
                 )
             raise
         return Report(title=f"Node {params.node} deleted{replaced}", tone=Tone.OK)
+
+
+def _same_as_approved(ctx: StepContext, t: Target) -> None:
+    """Stop unless the node, its instance and its NodeClaim are the very ones the plan named (by UID / id)."""
+    now = {
+        "node_uid": t.uid,
+        "instance": t.ref.instance_id if t.ref else None,
+        "nodeclaim_uid": t.nodeclaim["metadata"]["uid"] if t.nodeclaim else None,
+    }
+    changed = [k for k, v in now.items() if ctx.approved(k) is not None and ctx.approved(k) != v]
+    if changed:
+        what = ", ".join(f"{k.replace('_', ' ')} {ctx.approved(k)} → {now[k]}" for k in changed)
+        raise PermanentError(
+            f"node {t.name} is not the node that was approved ({what}): it was deleted and registered again "
+            "during the run; nothing was terminated. Check the node and run replace-node again if needed"
+        )
 
 
 def _record_base(t: Target) -> dict[str, str]:

@@ -124,6 +124,8 @@ def resolve(ctx: StepContext, name: str, *, guards: bool = True, cloud: bool = T
             target.group = groups.group_of(target.ref)
             if target.group is None:
                 raise _outside_group(target)
+    if cloud and target.group is not None:
+        check_group_belongs(ctx, target)
     if guards:
         check_quorum(ctx, target)
         check_group_settled(ctx, target)
@@ -142,6 +144,42 @@ def _outside_group(target: Target) -> UserError:
     return UserError(
         f"node {target.name} is not in an Auto Scaling group or VM scale set ({where}): terminating it would "
         "not bring a replacement; nothing was done"
+    )
+
+
+CLUSTER_TAG = "kubernetes.io/cluster/"
+
+
+def check_group_belongs(ctx: StepContext, target: Target) -> None:
+    """Refuse a group that is not provably this cluster's: nothing of another cluster is ever terminated.
+
+    AWS: the group carries the tag ``kubernetes.io/cluster/<name>`` (what EKS, kops and the cloud
+    provider set) or is listed in ``cloud.allowed_groups``. Azure: the scale set lives in the pinned
+    subscription and one of the pinned ``cloud.resource_groups`` (or is listed in ``allowed_groups``).
+    """
+    group, ref = target.group, target.ref
+    if group is None or ref is None or ctx.cloud is None:
+        return
+    cs = ctx.cloud.cloud_settings(ctx.cluster)
+    if group.name in cs.allowed_groups:
+        return
+    if group.provider == "aws":
+        tag = CLUSTER_TAG + (cs.cluster_tag or ctx.cluster)
+        if any(key == tag for key, _ in group.tags):
+            return
+        raise UserError(
+            f"Auto Scaling group {group.name} is not tagged {tag} and is not in clusters.{ctx.cluster}.cloud."
+            "allowed_groups: it may belong to another cluster, so nothing is terminated",
+            hint="tag the group, set cloud.cluster_tag to the cluster's name in its tags, or list it in allowed_groups",
+        )
+    pinned_sub = (cs.subscription_id or "").lower()
+    in_rg = (ref.resource_group or "").lower() in {rg.lower() for rg in cs.resource_groups}
+    if pinned_sub and (ref.subscription or "").lower() == pinned_sub and in_rg:
+        return
+    raise UserError(
+        f"scale set {group.name} (subscription {ref.subscription}, resource group {ref.resource_group}) is not in "
+        f"the subscription and resource groups pinned for cluster {ctx.cluster}: nothing is deleted",
+        hint=f"set clusters.{ctx.cluster}.cloud.subscription_id and resource_groups (or allowed_groups)",
     )
 
 

@@ -1,4 +1,4 @@
-"""A small versioned schema-migration runner.
+"""A small versioned schema-migration runner, with each migration's DDL frozen in its own module.
 
 ``schema_version`` holds one row per applied version. ``MIGRATIONS`` is the ordered list of
 steps; ``migrate`` applies the pending ones, each in its own transaction, under a lock that
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import inspect as sa_inspect
 
 from bot.errors import ConfigError, ConfigProblem
 from bot.store.connection import WRITE_LOCK
-from bot.store.health_schema import alerts, backups, digests
-from bot.store.schema import approvals, audit_events, runs, schema_version
-from bot.store.step_schema import group_claims, run_artifacts
+from bot.store.migrations import v001_runs, v002_health, v003_step_records, v004_run_owner
+from bot.store.schema import schema_version
 
 #: Key of the PostgreSQL advisory lock held while migrating (any constant unique to this app).
 ADVISORY_LOCK_KEY = 0x6B3872756E626B  # "k8runbk"
@@ -34,28 +34,11 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-def _v1_initial(conn: Connection) -> None:
-    """Runs, approvals (unique per run and approver) and audit events."""
-    for table in (runs, approvals, audit_events):
-        table.create(conn)
-
-
-def _v2_health(conn: Connection) -> None:
-    """Alert state (one open alert per cluster/check/subject), posted digests, backup records."""
-    for table in (alerts, digests, backups):
-        table.create(conn)
-
-
-def _v3_step_records(conn: Connection) -> None:
-    """Group claims (one row per node group) and the artifacts steps hand each other."""
-    for table in (group_claims, run_artifacts):
-        table.create(conn)
-
-
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "runs, approvals and audit_events", _v1_initial),
-    Migration(2, "alerts, digests and backups", _v2_health),
-    Migration(3, "group_claims and run_artifacts", _v3_step_records),
+    Migration(1, "runs, approvals and audit_events", v001_runs.apply),
+    Migration(2, "alerts, digests and backups", v002_health.apply),
+    Migration(3, "group_claims and run_artifacts", v003_step_records.apply),
+    Migration(4, "runs.owner_id", v004_run_owner.apply),
 )
 
 #: The schema version this code expects after ``migrate``.
@@ -102,3 +85,11 @@ def _lock(conn: Connection) -> None:
     """Serialise migrators: an advisory lock on PostgreSQL (SQLite already holds its write lock)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+
+
+def current_version(engine: Engine) -> int:
+    """The schema version of the database (0 when it was never migrated); reads only."""
+    with engine.connect() as conn:
+        if not sa_inspect(conn).has_table(schema_version.name):
+            return 0
+        return int(conn.execute(select(func.max(schema_version.c.version))).scalar_one_or_none() or 0)
