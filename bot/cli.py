@@ -1,8 +1,10 @@
-"""``runbook-bot``: run (Slack when tokens are configured, else the local shell), serve, shell, check-config."""
+"""``runbook-bot``: run (Slack when tokens are configured, else the local shell), serve, shell, check-config,
+and the runbook author's reference: steps, schema."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import threading
@@ -31,7 +33,26 @@ def _parser() -> argparse.ArgumentParser:
     sh.add_argument("--kubeconfig", type=Path, help="kubeconfig file for --context")
     sh.add_argument("--as", dest="as_user", help="act as a mapped user (Slack ID or Kubernetes user name)")
     sub.add_parser("check-config", help="validate the configuration and every runbook; exit 1 on errors")
+    steps = sub.add_parser("steps", help="list every step a runbook can call: parameters, permissions")
+    steps.add_argument("--json", action="store_true", help="print JSON instead of text")
+    sub.add_parser("schema", help="print the JSON Schema of runbook YAML (runbook-bot schema > runbook.schema.json)")
     return p
+
+
+def author_reference(cmd: str, as_json: bool) -> int:
+    """``steps`` and ``schema``: generated from the registered steps, no configuration needed."""
+    from bot.engine.runbook_schema import runbook_schema
+    from bot.engine.step_reference import reference_json, render_text, step_reference
+    from bot.steps.registry import default_registry
+
+    registry = default_registry()
+    if cmd == "schema":
+        print(json.dumps(runbook_schema(registry), indent=2))
+    elif as_json:
+        print(json.dumps(reference_json(step_reference(registry)), indent=2))
+    else:
+        print(render_text(step_reference(registry)), end="")
+    return 0
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -125,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     cmd = args.cmd or "run"
     if cmd == "check-config":
         return check_config(args)
+    if cmd in ("steps", "schema"):
+        return author_reference(cmd, getattr(args, "json", False))
     try:
         settings = _settings(args)
         setup_logging(settings.log_level, settings.log_format if cmd == "serve" or settings.slack.enabled else "text")

@@ -8,7 +8,8 @@ from bot.clients.kube import KubeClients
 from bot.config.loader import check_settings
 from bot.config.settings import Settings
 from bot.engine.engine import Engine
-from bot.engine.runbooks import RunbookCatalog, builtin_runbook_dir, load_catalog
+from bot.engine.runbook_loading import load_catalog
+from bot.engine.runbooks import RunbookCatalog, builtin_runbook_dir
 from bot.engine.workflow import RunService
 from bot.health.checks import HEALTH_CHECKS
 from bot.steps.registry import StepRegistry, default_registry

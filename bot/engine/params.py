@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.durations import EXAMPLES, DurationError, parse_duration
 from bot.errors import ParseError
@@ -53,14 +53,14 @@ class ParamSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: ParamType
-    help: str = ""
-    default: Any = None
-    required: bool | None = None
-    positional: bool | None = None
-    choices: list[str] | None = None
-    min: int | None = None
-    max: int | None = None
+    type: ParamType = Field(description="how the value is checked (and resolved against the cluster for node, pod...)")
+    help: str = Field("", description="one line for `help <runbook>`")
+    default: Any = Field(None, description="the value when not given (a bool defaults to false)")
+    required: bool | None = Field(None, description="default: true when there is no default (bools never)")
+    positional: bool | None = Field(None, description="default: required non-bool parameters are positional")
+    choices: list[str] | None = Field(None, description="the allowed values of a choice parameter")
+    min: int | None = Field(None, description="smallest allowed value of an integer parameter")
+    max: int | None = Field(None, description="largest allowed value of an integer parameter")
 
     @model_validator(mode="after")
     def _consistent(self) -> ParamSpec:
@@ -73,7 +73,10 @@ class ParamSpec(BaseModel):
         if self.type == "bool" and self.default is None:
             self.default = False
         if self.default is not None and self.type != "bool":
-            parse_value("default", self, str(self.default))
+            try:
+                parse_value("default", self, str(self.default))
+            except ParseError as exc:  # a ValueError, so the runbook loader reports it with file and line
+                raise ValueError(f"invalid default: {exc.message}") from None
         return self
 
 

@@ -3,6 +3,10 @@
 Step arguments may hold ``{param}`` placeholders. Substitution is plain replacement of
 validated values — a value that is exactly one placeholder keeps its type; anything else is
 text. There is no expression language and nothing ever reaches a shell.
+
+A file may ``- include: <runbook>`` another runbook: its steps are inlined there and its
+parameters become the including runbook's (``RunbookFile`` is the file as written, ``Runbook``
+the composed result the engine runs; see ``bot.engine.runbook_includes``).
 """
 
 from __future__ import annotations
@@ -10,19 +14,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
-from bot.config.yaml_source import LocatedYaml, format_loc, load_located
 from bot.engine.params import ParamSpec
-from bot.errors import ConfigError, ConfigProblem
-from bot.steps.registry import StepRegistry
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 BUILTIN_PLACEHOLDERS = frozenset({"namespace", "cluster"})
 RESERVED_PARAMS = frozenset({"cluster", "namespace", "n", "help"})
+RUNBOOK_NAME = r"^[a-z][a-z0-9-]{0,40}$"
+INCLUDE_KEY = "include"
 Risk = Literal["read", "change", "destructive"]
+RISK_ORDER: dict[str, int] = {"read": 0, "change": 1, "destructive": 2}
 
 
 class StepCall(BaseModel):
@@ -30,38 +35,65 @@ class StepCall(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    step: str
-    args: dict[str, Any] = Field(default_factory=dict)
+    step: str = Field(description="a registered step (`runbook-bot steps` lists them)")
+    args: dict[str, Any] = Field(default_factory=dict, description="the step's arguments; `{param}` placeholders")
 
 
-class Runbook(BaseModel):
-    """A validated runbook definition."""
+class IncludeCall(BaseModel):
+    """``- include: drain``: that runbook's steps run here, and its parameters become this runbook's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    include: str = Field(pattern=RUNBOOK_NAME, description="the runbook whose steps are inlined here")
+
+
+def _entry_kind(value: Any) -> str:
+    """Tell an include entry from a step call (the discriminator of ``RunbookFile.steps``)."""
+    if isinstance(value, IncludeCall) or (isinstance(value, dict) and INCLUDE_KEY in value):
+        return INCLUDE_KEY
+    return "step"
+
+
+StepEntry = Annotated[
+    Annotated[StepCall, Tag("step")] | Annotated[IncludeCall, Tag(INCLUDE_KEY)], Discriminator(_entry_kind)
+]
+
+
+def _compact_steps(value: Any) -> Any:
+    """``- kubernetes.cordon: {node: "{node}"}`` → ``{step, args}``; ``- include: x`` stays as is."""
+    if not isinstance(value, list):
+        return value
+    out = []
+    for item in value:
+        if isinstance(item, dict) and len(item) == 1 and "step" not in item and INCLUDE_KEY not in item:
+            ((name, args),) = item.items()
+            out.append({"step": name, "args": args if args is not None else {}})
+        else:
+            out.append(item)
+    return out
+
+
+class RunbookHeader(BaseModel):
+    """What every runbook declares besides its steps: name, summary, risk, parameters."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
-    summary: str = Field(min_length=1, max_length=200)
-    usage: str | None = None
-    risk: Risk
-    aliases: list[str] = Field(default_factory=list)
-    params: dict[str, ParamSpec] = Field(default_factory=dict)
-    steps: list[StepCall] = Field(min_length=1)
-    source: str = Field("", exclude=True)
+    name: str = Field(pattern=RUNBOOK_NAME, description="the command users type (`/k8s <name>`)")
+    summary: str = Field(min_length=1, max_length=200, description="one line for `help`")
+    usage: str | None = Field(None, description="usage line for `help` (default: generated from params)")
+    risk: Risk = Field(description="read runs at once; change asks to confirm; destructive may need approval")
+    aliases: list[str] = Field(default_factory=list, description="other names for the command")
+    params: dict[str, ParamSpec] = Field(
+        default_factory=dict,
+        description="typed parameters (without a default: positional; others: --flags); "
+        "a parameter of an included runbook declared again overrides the fields it sets",
+    )
 
-    @field_validator("steps", mode="before")
+    @field_validator("steps", mode="before", check_fields=False)  # the subclasses declare ``steps``
     @classmethod
     def _steps_from_mappings(cls, value: Any) -> Any:
         """Accept ``- kubernetes.cordon: {node: "{node}"}`` as the compact step form."""
-        if not isinstance(value, list):
-            return value
-        out = []
-        for item in value:
-            if isinstance(item, dict) and len(item) == 1 and "step" not in item:
-                ((name, args),) = item.items()
-                out.append({"step": name, "args": args if args is not None else {}})
-            else:
-                out.append(item)
-        return out
+        return _compact_steps(value)
 
     @field_validator("params")
     @classmethod
@@ -73,14 +105,24 @@ class Runbook(BaseModel):
                 raise ValueError(f"parameter name {name!r} must be lowercase letters, digits and '_'")
         return value
 
+
+class RunbookFile(RunbookHeader):
+    """A runbook file as written: its steps are step calls and ``include`` entries."""
+
+    steps: list[StepEntry] = Field(min_length=1, description="step calls and `- include: <runbook>` entries")
+
+
+class Runbook(RunbookHeader):
+    """A validated runbook with its includes resolved: what the engine plans and runs."""
+
+    steps: list[StepCall] = Field(min_length=1)
+    source: str = Field("", exclude=True)
+
     @model_validator(mode="after")
     def _placeholders_known(self) -> Runbook:
-        known = set(self.params) | BUILTIN_PLACEHOLDERS
         for i, call in enumerate(self.steps):
-            for key, raw in call.args.items():
-                for ph in _placeholders(raw):
-                    if ph not in known:
-                        raise ValueError(f"steps[{i}] {call.step}.{key}: unknown placeholder {{{ph}}}")
+            for key, ph in unknown_placeholders(call, self.params):
+                raise ValueError(f"steps[{i}] {call.step}.{key}: unknown placeholder {{{ph}}}")
         if self.usage is None:
             self.usage = render_usage(self)
         return self
@@ -88,6 +130,19 @@ class Runbook(BaseModel):
     def positional(self) -> list[str]:
         """Positional parameter names in declaration order."""
         return [n for n, p in self.params.items() if p.positional]
+
+
+def error_message(err: ErrorDetails) -> str:
+    """A pydantic error as an author should read it (no "Value error, " prefix)."""
+    if err["type"] == "extra_forbidden":
+        return "unknown field (check the spelling)"
+    return err["msg"].removeprefix("Value error, ")
+
+
+def unknown_placeholders(call: StepCall, params: Iterable[str]) -> list[tuple[str, str]]:
+    """``(argument, placeholder)`` for every placeholder in ``call`` that names no parameter."""
+    known = set(params) | BUILTIN_PLACEHOLDERS
+    return [(key, ph) for key, raw in call.args.items() for ph in placeholders(raw) if ph not in known]
 
 
 def render_usage(rb: Runbook) -> str:
@@ -106,15 +161,16 @@ def render_usage(rb: Runbook) -> str:
     return " ".join(parts)
 
 
-def _placeholders(value: Any) -> Iterable[str]:
+def placeholders(value: Any) -> Iterable[str]:
+    """Every ``{name}`` placeholder in a (nested) argument value."""
     if isinstance(value, str):
         yield from PLACEHOLDER.findall(value)
     elif isinstance(value, dict):
         for v in value.values():
-            yield from _placeholders(v)
+            yield from placeholders(v)
     elif isinstance(value, list):
         for v in value:
-            yield from _placeholders(v)
+            yield from placeholders(v)
 
 
 def substitute(value: Any, values: dict[str, Any]) -> Any:
@@ -163,108 +219,3 @@ class RunbookCatalog:
     def names(self) -> list[str]:
         """Runbook names, sorted."""
         return sorted(self._by_name)
-
-
-def load_catalog(dirs: Iterable[Path], registry: StepRegistry) -> RunbookCatalog:
-    """Load every ``*.yaml`` runbook in ``dirs`` (later folders override earlier ones by name).
-
-    All problems across all files are collected and raised together as one ConfigError.
-    """
-    problems: list[ConfigProblem] = []
-    loaded: dict[str, Runbook] = {}
-    for folder in dirs:
-        if not folder.is_dir():
-            problems.append(ConfigProblem(str(folder), "runbook_dirs", "runbook folder does not exist"))
-            continue
-        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-            try:
-                rb = load_runbook(path, registry)
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-                continue
-            loaded[rb.name] = rb
-    seen_alias: dict[str, str] = {}
-    for rb in loaded.values():
-        for alias in rb.aliases:
-            clash = seen_alias.get(alias) or (alias if alias in loaded else None)
-            if clash:
-                problems.append(ConfigProblem(rb.source, "aliases", f"alias {alias!r} clashes with {clash!r}"))
-            seen_alias[alias] = rb.name
-    if problems:
-        raise ConfigError(problems)
-    return RunbookCatalog(loaded.values())
-
-
-def load_runbook(path: Path, registry: StepRegistry) -> Runbook:
-    """Parse and validate one runbook file, including its steps' argument models."""
-    located = load_located(path)
-    if not isinstance(located.data, dict):
-        raise ConfigError([ConfigProblem(str(path), "", "a runbook must be a YAML mapping", 1)])
-    try:
-        rb = Runbook(**located.data, source=str(path))
-    except ValidationError as exc:
-        raise ConfigError(_problems(exc, located)) from None
-    problems = []
-    for i, call in enumerate(rb.steps):
-        problems.extend(_check_step(path, located, i, call, rb, registry))
-    if problems:
-        raise ConfigError(problems)
-    return rb
-
-
-def _check_step(
-    path: Path, located: LocatedYaml, i: int, call: StepCall, rb: Runbook, registry: StepRegistry
-) -> list[ConfigProblem]:
-    step = registry.get(call.step)
-    loc: list[str | int] = ["steps", i, call.step]
-    if step is None:
-        near = ", ".join(n for n in registry.names() if n.split(".")[-1] in call.step) or ", ".join(registry.names())
-        return [
-            ConfigProblem(
-                str(path),
-                format_loc(["steps", i]),
-                f"unknown step {call.step!r} (known: {near})",
-                located.line_of(["steps", i]),
-            )
-        ]
-    problems = []
-    fields = step.Params.model_fields
-    for key in call.args:
-        if key not in fields:
-            problems.append(
-                ConfigProblem(
-                    str(path),
-                    format_loc([*loc, key]),
-                    f"step {call.step} has no argument {key!r} (it takes: {', '.join(fields) or 'none'})",
-                    located.line_of([*loc, key]),
-                )
-            )
-    # Literal (placeholder-free) values are validated now; templated ones at run time.
-    literal = {k: v for k, v in call.args.items() if k in fields and not list(_placeholders(v))}
-    templated = {k for k in call.args if k not in literal}
-    try:
-        step.Params.model_validate(literal)
-    except ValidationError as exc:
-        for err in exc.errors(include_url=False, include_input=False):
-            key = str(err["loc"][0]) if err["loc"] else ""
-            if err["type"] == "missing" and (key in templated or key in call.args):
-                continue
-            problems.append(
-                ConfigProblem(
-                    str(path), format_loc([*loc, key]), f"{call.step}: {err['msg']}", located.line_of([*loc, key])
-                )
-            )
-    return problems
-
-
-def _problems(exc: ValidationError, located: LocatedYaml) -> list[ConfigProblem]:
-    out = []
-    for err in exc.errors(include_url=False, include_input=False):
-        loc = [p for p in err["loc"] if isinstance(p, str | int)]
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling)"
-        elif err["type"] == "literal_error" and loc and loc[-1] == "type":
-            msg = f"unknown parameter type; {msg}"
-        out.append(ConfigProblem(str(located.path), format_loc(loc), msg, located.line_of(loc)))
-    return out

@@ -128,6 +128,9 @@ class Step(Generic[P]):
     name: ClassVar[str]
     Params: type[P]
     summary: ClassVar[str] = ""
+    # How plan() asks more or narrower permissions than static_permissions for a concrete target,
+    # in words for `runbook-bot steps` (empty: the plan asks exactly the static permissions).
+    permissions_note: ClassVar[str] = ""
 
     def static_permissions(self, params: P | None) -> list[Permission]:
         """Permissions needed independent of targets (used by whoami); default from a plan-free view."""

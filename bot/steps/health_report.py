@@ -32,6 +32,7 @@ class HealthReport(Step[NoParams]):
     name = "kubernetes.health"
     Params = NoParams
     summary = "on-demand health digest"
+    permissions_note = "also reads HPAs, PDBs and Jobs where allowed; checks needing what you may not list are skipped"
 
     def __init__(self, checks: CheckRegistry = HEALTH_CHECKS) -> None:
         self.checks = checks

@@ -17,7 +17,7 @@ class LimitParams(BaseModel):
     """How many entries to show."""
 
     model_config = ConfigDict(extra="forbid")
-    limit: int = Field(15, ge=1, le=100)
+    limit: int = Field(15, ge=1, le=100, description="how many runs to show, newest first")
 
 
 def _when(at: datetime | None) -> str:
@@ -61,8 +61,8 @@ class AuditParams(BaseModel):
     """How many audit events to show, optionally for one run."""
 
     model_config = ConfigDict(extra="forbid")
-    limit: int = Field(20, ge=1, le=200)
-    run: str | None = None
+    limit: int = Field(20, ge=1, le=200, description="how many audit events to show, newest first")
+    run: str | None = Field(None, description="only the events of this run id")
 
 
 class AuditLog(Step[AuditParams]):

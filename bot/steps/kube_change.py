@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.errors import PermanentError, UserError
 from bot.kube_facts import pod_status
@@ -20,7 +20,7 @@ class NodeParams(BaseModel):
     """The node to act on."""
 
     model_config = ConfigDict(extra="forbid")
-    node: str
+    node: str = Field(description="the node to cordon or uncordon")
 
 
 class _SetUnschedulable(Step[NodeParams]):
@@ -28,6 +28,7 @@ class _SetUnschedulable(Step[NodeParams]):
 
     unschedulable: bool
     verb_word: str
+    permissions_note = "the plan also reads the node: get nodes <node>"
 
     def static_permissions(self, params: NodeParams | None) -> list[Permission]:
         return [Permission(verb="patch", resource="nodes", name=params.node if params else None)]
@@ -84,9 +85,9 @@ class DeletePodParams(BaseModel):
     """The pod to delete, in the invocation's namespace."""
 
     model_config = ConfigDict(extra="forbid")
-    pod: str
-    namespace: str
-    force: bool = False
+    pod: str = Field(description="the pod to delete")
+    namespace: str = Field(description="the pod's namespace (runbooks pass {namespace}: the -n option)")
+    force: bool = Field(False, description="also delete a pod without a controller (nothing recreates it)")
 
 
 def _controller(pod: Any) -> str | None:
@@ -102,6 +103,7 @@ class DeletePod(Step[DeletePodParams]):
     name = "kubernetes.delete_pod"
     Params = DeletePodParams
     summary = "delete a pod so its controller recreates it"
+    permissions_note = "the plan also reads the pod: get pods <pod> in <namespace>"
 
     def static_permissions(self, params: DeletePodParams | None) -> list[Permission]:
         return [

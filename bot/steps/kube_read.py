@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.kube_facts import age, node_state, parse_time, pod_is_healthy, pod_restarts, pod_status, workload_shortfall
 from bot.model import Permission
@@ -31,6 +31,7 @@ class ClusterStatus(Step[NoParams]):
     name = "kubernetes.cluster_status"
     Params = NoParams
     summary = "cluster summary"
+    permissions_note = "with -n NS, pods and workloads are listed in that namespace only"
 
     def _perms(self, ns: str | None) -> list[Permission]:
         return [
@@ -165,7 +166,7 @@ class PodsOnNodeParams(BaseModel):
     """The node whose pods to list."""
 
     model_config = ConfigDict(extra="forbid")
-    node: str
+    node: str = Field(description="the node whose pods to list")
 
 
 class PodsOnNode(Step[PodsOnNodeParams]):

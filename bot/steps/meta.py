@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.report import Report, Tone
 from bot.steps.base import Step, StepContext, StepPlan
@@ -18,7 +18,7 @@ class HelpParams(BaseModel):
     """Optional runbook to describe in detail."""
 
     model_config = ConfigDict(extra="forbid")
-    runbook: str | None = None
+    runbook: str | None = Field(None, description="the runbook to describe (every runbook when omitted)")
 
 
 class Help(Step[HelpParams]):

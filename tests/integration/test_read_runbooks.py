@@ -17,7 +17,8 @@ from kubernetes import client
 from bot.config.settings import ClusterSettings, IdentitySettings, KubeIdentity, Settings
 from bot.engine.bootstrap import Bot, build_bot
 from bot.engine.identity import IdentityMapper
-from bot.engine.runbooks import builtin_runbook_dir, load_catalog
+from bot.engine.runbook_loading import load_catalog
+from bot.engine.runbooks import builtin_runbook_dir
 from bot.model import Requester
 from bot.report import Table
 from bot.steps.registry import default_registry

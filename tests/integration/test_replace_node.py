@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -235,6 +236,75 @@ def test_replace_node_on_azure_deletes_the_instance_and_restores_capacity(
         assert arm.client_secret not in json.dumps(rec.plan) + (rec.outcome or "")
         print(f"\nreplace-node on Azure (fake ARM) took {took:.1f}s")
     finally:
+        joiner.stop()
+
+
+# replace-node as it was before `include: drain`: the drain's six flags threaded by hand.
+HAND_THREADED_REPLACE_NODE = """\
+name: replace-node
+summary: Drain a node, terminate its cloud instance so its group replaces it, wait for the new node, delete the old one
+risk: destructive
+params:
+  node: {type: node}
+  force: {type: bool}
+  delete_emptydir_data: {type: bool}
+  ignore_daemonsets: {type: bool, default: true}
+  timeout: {type: duration, default: 10m}
+  grace_period: {type: integer, required: false, min: 0, max: 3600}
+  wait: {type: duration, default: 15m}
+steps:
+  - cloud.claim_group: {node: "{node}"}
+  - kubernetes.cordon: {node: "{node}"}
+  - kubernetes.evict_pods:
+      node: "{node}"
+      force: "{force}"
+      delete_emptydir_data: "{delete_emptydir_data}"
+      ignore_daemonsets: "{ignore_daemonsets}"
+      timeout: "{timeout}"
+      grace_period: "{grace_period}"
+  - cloud.terminate_instance: {node: "{node}"}
+  - kubernetes.wait_replacement_node: {node: "{node}", timeout: "{wait}"}
+  - kubernetes.delete_node: {node: "{node}"}
+"""
+
+
+def test_the_composed_replace_node_plans_exactly_like_the_hand_threaded_one(
+    bot: Bot, aws: Aws, namespace: str, kube_api_client: client.ApiClient, tmp_path: Path
+) -> None:
+    core = client.CoreV1Api(kube_api_client)
+    pool = {"rn-pool": unique_name("plan")}
+    group = aws.group(unique_name("asg-plan"), 2)
+    joiner = KubeletJoiner(core, lambda: aws.in_service(group), pool, "ip").start()
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "replace-node.yaml").write_text(HAND_THREADED_REPLACE_NODE)
+    settings = bot.settings.model_copy(
+        update={
+            "runbook_dirs": [tmp_path / "runbooks"],
+            "store": bot.settings.store.model_copy(update={"url": f"sqlite:///{tmp_path / 'old.db'}"}),
+        }
+    )
+    by_hand = build_bot(settings)
+    try:
+        for name in joiner.nodes.values():
+            wait_node_ready(core, name)
+        deployment(kube_api_client, namespace, "plan", 2, pool)
+        node = wait_pods_running(core, namespace, "app=plan", 2)[0].spec.node_name
+        assert [s.step for s in by_hand.catalog.get("replace-node").steps] == [  # type: ignore[union-attr]
+            s.step
+            for s in bot.catalog.get("replace-node").steps  # type: ignore[union-attr]
+        ]
+        for text in (
+            f"replace-node {node} --cluster prod",
+            f"replace-node {node} --cluster prod --force --no-ignore-daemonsets --timeout 5m --grace-period 10 --wait 3m",
+        ):
+            composed = bot.engine.prepare(text, who(bot, "U0ALICE"))
+            threaded = by_hand.engine.prepare(text, who(bot, "U0ALICE"))
+            assert [s.plan.description for s in composed.steps] == [s.plan.description for s in threaded.steps]
+            assert any(t.kind == "Pod" for s in composed.steps for t in s.plan.targets), "the plan evicts pods"
+            assert composed.permissions == threaded.permissions
+            assert composed.plan_hash == threaded.plan_hash, text
+    finally:
+        by_hand.close()
         joiner.stop()
 
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from bot.config.settings import Settings
 from bot.engine.engine import Engine
 from bot.engine.params import ParamSpec, parse_value
-from bot.engine.runbooks import builtin_runbook_dir, load_catalog
+from bot.engine.runbook_loading import load_catalog
+from bot.engine.runbooks import builtin_runbook_dir
 from bot.errors import ParseError, UserError
 from bot.steps.registry import default_registry
 

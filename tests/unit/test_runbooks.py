@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.runbooks import builtin_runbook_dir, load_catalog, load_runbook, substitute
+from bot.engine.runbook_loading import load_catalog, load_runbook
+from bot.engine.runbooks import builtin_runbook_dir, substitute
 from bot.errors import ConfigError
 from bot.steps.registry import default_registry
 

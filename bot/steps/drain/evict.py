@@ -28,6 +28,7 @@ from bot.errors import AbortedError, PermanentError
 from bot.model import ObjectRef, Permission
 from bot.report import Report, Tone
 from bot.selectors import label_selector_matches
+from bot.steps.arguments import Duration
 from bot.steps.base import Step, StepContext, StepPlan
 from bot.steps.drain.account import clipped, drain_account, still_on_node
 from bot.steps.drain.eviction import Evicted, PodEviction, disruption_budget_refusal, under_two_budgets
@@ -44,12 +45,16 @@ class EvictParams(BaseModel):
     """kubectl drain's flags."""
 
     model_config = ConfigDict(extra="forbid")
-    node: str
-    force: bool = False
-    delete_emptydir_data: bool = False
-    ignore_daemonsets: bool = True
-    timeout: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0), le=timedelta(hours=6))
-    grace_period: int | None = Field(default=None, ge=0, le=3600)
+    node: str = Field(description="the node whose pods to evict")
+    force: bool = Field(False, description="also evict pods without a controller and orphaned DaemonSet pods")
+    delete_emptydir_data: bool = Field(False, description="also evict pods using emptyDir (their local data is lost)")
+    ignore_daemonsets: bool = Field(True, description="leave DaemonSet pods in place (false: refuse to drain them)")
+    timeout: Duration = Field(
+        default=timedelta(minutes=10), gt=timedelta(0), le=timedelta(hours=6), description="overall time limit"
+    )
+    grace_period: int | None = Field(
+        default=None, ge=0, le=3600, description="seconds each pod gets to terminate (default: the pod's own)"
+    )
 
     def options(self) -> DrainOptions:
         """The filter options."""
@@ -142,6 +147,10 @@ class EvictPods(Step[EvictParams]):
     name = "kubernetes.evict_pods"
     Params = EvictParams
     summary = "evict a node's pods (kubectl drain semantics)"
+    permissions_note = (
+        "the plan asks them per namespace of the pods it evicts: create pods/eviction, list and watch "
+        "poddisruptionbudgets; also watch pods, and get daemonsets where DaemonSet pods are skipped"
+    )
 
     def static_permissions(self, params: EvictParams | None) -> list[Permission]:
         return [

@@ -18,6 +18,7 @@ from bot.durations import format_duration
 from bot.errors import PermanentError
 from bot.model import ObjectRef, Permission
 from bot.report import Report, Tone
+from bot.steps.arguments import Duration
 from bot.steps.base import Step, StepContext, StepPlan
 from bot.steps.replace_node.claims import take_claim
 from bot.steps.replace_node.records import ReplacementReady, ReplacementRecord
@@ -42,15 +43,20 @@ class NodeParams(BaseModel):
     """The node being replaced."""
 
     model_config = ConfigDict(extra="forbid")
-    node: str
+    node: str = Field(description="the node being replaced")
 
 
 class WaitParams(BaseModel):
     """The node being replaced, and how long its replacement may take to be Ready."""
 
     model_config = ConfigDict(extra="forbid")
-    node: str
-    timeout: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0), le=timedelta(hours=2))
+    node: str = Field(description="the node being replaced")
+    timeout: Duration = Field(
+        default=timedelta(minutes=15),
+        gt=timedelta(0),
+        le=timedelta(hours=2),
+        description="how long the replacement node may take to register and be Ready",
+    )
 
 
 def _node_perms(node: str) -> list[Permission]:
@@ -73,6 +79,7 @@ class ClaimGroup(Step[NodeParams]):
     name = "cloud.claim_group"
     Params = NodeParams
     summary = "claim a node's group for a replacement (one at a time per group)"
+    permissions_note = "also get nodes <node>; a Karpenter node: list nodeclaims, get its NodeClaim"
 
     def static_permissions(self, params: NodeParams | None) -> list[Permission]:
         return _node_perms(params.node if params else "")[1:]
@@ -100,6 +107,10 @@ class TerminateInstance(Step[NodeParams]):
     name = "cloud.terminate_instance"
     Params = NodeParams
     summary = "terminate a node's cloud instance so its group replaces it"
+    permissions_note = (
+        "also get and list nodes; a Karpenter node: list nodeclaims, get and delete its NodeClaim. "
+        "The cloud call itself is made with the bot's cloud identity"
+    )
 
     def static_permissions(self, params: NodeParams | None) -> list[Permission]:
         return [Permission(verb="delete", resource="nodes", name=params.node if params else None)]
@@ -232,6 +243,7 @@ class DeleteNode(Step[NodeParams]):
     name = "kubernetes.delete_node"
     Params = NodeParams
     summary = "delete a Node object"
+    permissions_note = "the plan also reads the node: get nodes <node>"
 
     def static_permissions(self, params: NodeParams | None) -> list[Permission]:
         return [Permission(verb="delete", resource="nodes", name=params.node if params else None)]
