@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.config.backup import BackupSettings
 from bot.config.cloud import CloudSettings
 from bot.config.health import HealthSettings
 
@@ -225,6 +226,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     policies: PolicySettings = Field(default_factory=PolicySettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings, description="etcd-backup (bot/config/backup.py)")
     runbook_dirs: list[Path] = Field(default_factory=list, description="operator runbook folders")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -256,6 +258,9 @@ class Settings(BaseSettings):
         unknown = self.health.unknown_clusters(set(self.clusters))
         if unknown:
             raise ValueError(f"health settings name unknown cluster(s): {', '.join(unknown)}")
+        unknown = self.backup.unknown_clusters(set(self.clusters))
+        if unknown:
+            raise ValueError(f"backup settings name unknown cluster(s): {', '.join(unknown)}")
         return self
 
     def cluster_for_channel(self, channel_id: str | None) -> str:
