@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bot import __version__
+from bot.backup.cli import add_backup_parser, run_backup_cli
 from bot.config import Settings, default_config_path, load_settings
 from bot.config.logs import setup_logging
 from bot.config.settings import ClusterSettings
@@ -29,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     sh.add_argument("--kubeconfig", type=Path, help="kubeconfig file for --context")
     sh.add_argument("--as", dest="as_user", help="act as a mapped user (Slack ID or Kubernetes user name)")
     sub.add_parser("check-config", help="validate the configuration and every runbook; exit 1 on errors")
+    add_backup_parser(sub)  # runbook-bot backup ...: etcd backups for the operator (bot/backup/cli.py)
     return p
 
 
@@ -108,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     cmd = args.cmd or "run"
     if cmd == "check-config":
         return check_config(args)
+    if cmd == "backup":
+        try:
+            settings = _settings(args)
+        except ConfigError as exc:
+            print("configuration is invalid:\n" + "\n".join(f"  {p}" for p in exc.problems), file=sys.stderr)
+            return 1
+        setup_logging(settings.log_level, "text")
+        return run_backup_cli(args, settings)
     try:
         settings = _settings(args)
         setup_logging(settings.log_level, settings.log_format if cmd == "serve" or settings.slack.enabled else "text")

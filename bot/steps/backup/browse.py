@@ -144,7 +144,7 @@ class RestoreChecklist(Step[IdParams]):
         if manifest.kind != "etcd-snapshot":
             raise UserError(
                 f"{manifest.id} is an API export, not an etcd snapshot",
-                hint="fetch it (`runbook-bot backup fetch ID --decrypt -o export.tar`), then kubectl apply what you need",
+                hint="fetch it (`runbook-bot backup fetch ID --decrypt -o export.tar`), then apply what you need",
             )
         layout = setup.cfg.etcd.layout if setup.cfg.etcd else "other"
         report = Report(
