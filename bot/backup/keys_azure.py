@@ -50,7 +50,13 @@ class AzureKeyVaultProvider:
                 self._credential = ClientSecretCredential(cfg.tenant_id, cfg.client_id, secret, **auth)
             else:
                 self._credential = DefaultAzureCredential(**auth)
-        return CryptographyClient(key_id, self._credential, retry_total=3, **self._transport)
+        return CryptographyClient(
+            key_id,
+            self._credential,
+            retry_total=3,
+            verify_challenge_resource=self._cfg.verify_challenge_resource,
+            **self._transport,
+        )
 
     def new_data_key(self, context: Mapping[str, str]) -> tuple[bytes, WrappedKey]:
         """Wrap a random data key with the vault key (RSA-OAEP-256)."""

@@ -119,6 +119,9 @@ class AzureKeyVaultKey(_Strict):
     client_secret_file: Path | None = None
     authority: str | None = None
     ca_bundle: Path | None = None
+    verify_challenge_resource: bool = Field(
+        True, description="check the vault's auth challenge names a parent domain of the vault (keep on)"
+    )
 
     @model_validator(mode="after")
     def _credential_complete(self) -> AzureKeyVaultKey:
