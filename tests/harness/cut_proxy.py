@@ -7,6 +7,7 @@ connection too (the target is gone); without, it cuts once and lets the retries 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -87,10 +88,8 @@ class CuttingProxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def _count(self, n: int) -> bool:
         """Add ``n`` upstream bytes; True (and every connection reset) when that crosses the armed limit."""
