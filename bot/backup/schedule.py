@@ -86,7 +86,7 @@ def scheduled_backup(
             clock=clock,
         )
         report = backup_report(cluster, run)
-        report.title = "Scheduled " + report.title[0].lower() + report.title[1:]
+        report.title = "Scheduled backup: " + report.title
     except BotError as exc:
         report = Report(title=f"Scheduled backup of {cluster} FAILED", tone=Tone.ERROR, summary=str(exc))
         report.context.append("nothing was listed as a valid backup; etcd_backup_age alerts when it is late")

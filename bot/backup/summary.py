@@ -20,7 +20,14 @@ def backup_report(cluster: str, run: BackupRun) -> Report:
     assert run.outcome is not None
     o, m = run.outcome, run.outcome.manifest
     what = "etcd snapshot" if m.kind == "etcd-snapshot" else "API export"
-    report = Report(title=f"Backup {m.id} stored and verified", tone=Tone.OK, summary=f"{what} of cluster {cluster}")
+    # The title is the run's outcome line (the run message and its thread show it): the whole summary.
+    title = (
+        f"Backup {m.id} stored and verified: {human_bytes(m.plaintext_size)} in {o.seconds:.1f}s "
+        f"({human_bytes(o.throughput)}/s) to {m.location}, key {m.key_provider} {m.key_id}"
+    )
+    if o.deleted:
+        title += f"; retention deleted {len(o.deleted)} older backup(s)"
+    report = Report(title=title, tone=Tone.OK, summary=f"{what} of cluster {cluster}")
     fields = [
         ("Size", f"{human_bytes(m.plaintext_size)} ({human_bytes(m.ciphertext_size)} encrypted)"),
         ("Throughput", f"{human_bytes(o.throughput)}/s over {o.seconds:.1f}s"),

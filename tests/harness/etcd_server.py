@@ -55,7 +55,7 @@ class EtcdServer:
             return
         ca = CA.create("etcd-test-ca")
         self.ca_file.write_bytes(pem_cert(ca.cert))
-        cert, key = ca.issue("etcd", server=True)
+        cert, key = _serving_and_client(ca)
         self._server_cert.write_bytes(cert)
         self._server_key.write_bytes(key)
         cert, key = ca.issue("runbook-bot-etcd-client")
@@ -157,6 +157,41 @@ class EtcdServer:
         status, doc = self.request("/v3/kv/range", {"key": _b64(b"\0"), "count_only": True})
         assert status == 200, doc
         return int(doc["header"]["revision"])
+
+
+def _serving_and_client(ca: CA) -> tuple[bytes, bytes]:
+    """etcd's serving certificate: 127.0.0.1, and client auth too (its gateway dials etcd with it)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from tests.harness.pki import pem_key
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etcd")]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
+            critical=False,
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+    return pem_cert(cert), pem_key(key)
 
 
 def _b64(data: bytes) -> str:

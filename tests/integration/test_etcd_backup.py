@@ -8,6 +8,7 @@ object, the wrong key refused, retention keeping exactly its set, abort.
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -176,9 +177,9 @@ def test_an_upload_cut_once_is_retried_and_listed(backup_world: BackupWorld, tmp
     try:
         cluster = "cut-once"
         settings = make_settings(world, tmp_path, {cluster: etcd_cluster(world, "s3", "file")}, s3_url=proxy.url)
-        for _ in range(3):
-            world.etcd.put(f"/bulk/{uuid.uuid4().hex}", bytes(400_000))  # a db of a few MB: several parts
-        proxy.arm(3 * 1024 * 1024, stay_down=False)
+        for _ in range(12):
+            world.etcd.put(f"/bulk/{uuid.uuid4().hex}", os.urandom(500_000))  # a db of 6+ MB: two 5 MB parts
+        proxy.arm(1024 * 1024, stay_down=False)
         run = take(settings, cluster)
         assert proxy.cuts == 1, "the connection really was cut mid-upload"
         assert run.outcome is not None
@@ -199,7 +200,7 @@ def test_an_upload_cut_for_good_leaves_nothing_listed(backup_world: BackupWorld,
     )
     store = Store.open(settings.store.url)
     try:
-        proxy.arm(2 * 1024 * 1024, stay_down=True)
+        proxy.arm(1024 * 1024, stay_down=True)
         with pytest.raises(TemporaryError) as err:
             take(settings, cluster, store=store)
         assert "connection lost" in str(err.value)
