@@ -129,7 +129,8 @@ class EnvelopeWriter:
         self._aead = AESGCM(data_key)
         self._prefix = os.urandom(7)
         self._chunk_size = chunk_size
-        self._buffer = bytearray()
+        self._buffer = bytearray(chunk_size)  # filled in place: one copy of each plaintext byte
+        self._filled = 0
         self._index = 0
         self._hash = hashlib.sha256()
         self.plaintext_bytes = 0
@@ -144,7 +145,7 @@ class EnvelopeWriter:
         self._hash.update(data)
         self.ciphertext_bytes += len(data)
 
-    def _seal(self, chunk: bytes, last: bool) -> None:
+    def _seal(self, chunk: bytes | memoryview, last: bool) -> None:
         self._emit(self._aead.encrypt(_nonce(self._prefix, self._index, last), chunk, self._aad))
         self._index += 1
 
@@ -152,20 +153,25 @@ class EnvelopeWriter:
         """Add plaintext; full chunks are encrypted and written at once."""
         if self.closed:
             raise ValueError("write after close")
-        self._buffer += data
-        self.plaintext_bytes += len(data)
+        view = memoryview(data).cast("B")
+        self.plaintext_bytes += len(view)
         size = self._chunk_size
-        # Keep at least one byte back: only close() knows which chunk is the last.
-        while len(self._buffer) > size:
-            self._seal(bytes(self._buffer[:size]), last=False)
-            del self._buffer[:size]
+        while len(view):
+            # A full buffer is sealed only when more data arrives: only close() knows the last chunk.
+            if self._filled == size:
+                self._seal(memoryview(self._buffer), last=False)
+                self._filled = 0
+            n = min(size - self._filled, len(view))
+            self._buffer[self._filled : self._filled + n] = view[:n]
+            self._filled += n
+            view = view[n:]
 
     def close(self) -> None:
         """Encrypt the remaining plaintext as the last chunk (flagged so truncation is detected)."""
         if self.closed:
             return
-        self._seal(bytes(self._buffer), last=True)
-        self._buffer.clear()
+        self._seal(memoryview(self._buffer)[: self._filled], last=True)
+        self._filled = 0
         self.closed = True
 
     @property

@@ -37,14 +37,23 @@ class TrailerCheck:
         self.size = 0
 
     def update(self, data: bytes) -> None:
-        """Feed the next bytes of the stream."""
+        """Feed the next bytes of the stream (no copy of ``data`` beyond its last 32 bytes)."""
         self.size += len(data)
-        joined = self._held + data
-        if len(joined) <= TRAILER:
-            self._held = joined
+        if len(data) >= TRAILER:
+            self._hash.update(self._held)
+            self._hash.update(memoryview(data)[:-TRAILER])
+            self._held = bytes(data[-TRAILER:])
             return
-        self._hash.update(joined[:-TRAILER])
+        joined = self._held + data
+        if len(joined) > TRAILER:
+            self._hash.update(joined[:-TRAILER])
         self._held = joined[-TRAILER:]
+
+    def full_sha256(self) -> str:
+        """Hex SHA-256 of every byte seen (body and trailer) — without hashing the data twice."""
+        digest = self._hash.copy()
+        digest.update(self._held)
+        return digest.hexdigest()
 
     def verify(self) -> None:
         """Raise CorruptSnapshotError unless size % 512 == 32 and SHA-256(body) equals the trailer."""
@@ -74,16 +83,18 @@ class EncryptingSink:
 
     def __init__(self, out: BinaryIO, data_key: bytes, key: WrappedKey, content: str, check: TrailerCheck | None):
         self._writer = EnvelopeWriter(out, data_key, key, content=content)
-        self._plain = hashlib.sha256()
+        self._plain = hashlib.sha256() if check is None else None  # the trailer check hashes it already
         self._check = check
         self.key = key
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Hash and encrypt ``data``."""
-        block = bytes(data)
-        self._plain.update(block)
+        block = data if isinstance(data, bytes) else bytes(data)
         if self._check is not None:
             self._check.update(block)
+        else:
+            assert self._plain is not None
+            self._plain.update(block)
         self._writer.write(block)
         return len(block)
 
@@ -91,7 +102,8 @@ class EncryptingSink:
         """Seal the last chunk: (plaintext size, plaintext sha256, ciphertext size, ciphertext sha256)."""
         self._writer.close()
         w = self._writer
-        return w.plaintext_bytes, self._plain.hexdigest(), w.ciphertext_bytes, w.sha256
+        plain = self._check.full_sha256() if self._check is not None else self._plain.hexdigest()  # type: ignore[union-attr]
+        return w.plaintext_bytes, plain, w.ciphertext_bytes, w.sha256
 
 
 def stage(

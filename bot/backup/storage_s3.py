@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -61,7 +63,11 @@ class S3BackupTarget:
     def upload(
         self, local: Path, object_name: str, metadata: dict[str, str], progress: UploadProgress, abort: threading.Event
     ) -> str:
-        """Multipart upload with per-part Content-MD5, then size and ETag checked; aborted on any failure."""
+        """Multipart upload with per-part Content-MD5, then size and ETag checked; aborted on any failure.
+
+        ``upload_concurrency`` parts are in flight at once; each is streamed from the staged file
+        (never read into memory whole), so memory does not grow with the part size or the concurrency.
+        """
         bucket, key, size = self._cfg.bucket, self._key(object_name), local.stat().st_size
         part_size = self._cfg.part_size_mb * 1024 * 1024
         parts_total = max(1, -(-size // part_size))
@@ -70,30 +76,30 @@ class S3BackupTarget:
             upload_id = self._s3.create_multipart_upload(
                 Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/octet-stream", **extra
             )["UploadId"]
+
+        def send(number: int) -> tuple[int, str, bytes, int]:
+            offset = (number - 1) * part_size
+            length = min(part_size, size - offset)
+            with _PartReader(local, offset, length) as body:
+                md5 = body.md5()
+                with self._errors(f"UploadPart {number}/{parts_total}"):
+                    etag = self._s3.upload_part(
+                        Bucket=bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=body,
+                        ContentLength=length,
+                        ContentMD5=base64.b64encode(md5).decode(),
+                    )["ETag"]
+            if etag.strip('"') != md5.hex():
+                raise PermanentError(f"S3 stored part {number} with ETag {etag}, not our MD5 {md5.hex()}")
+            return number, etag, md5, length
+
         try:
-            parts, digests, done = [], [], 0
-            with local.open("rb") as src:
-                for number in range(1, parts_total + 1):
-                    if abort.is_set():
-                        raise AbortedError("aborted during the upload; the partial upload was discarded")
-                    body = src.read(part_size)
-                    md5 = hashlib.md5(body, usedforsecurity=False).digest()
-                    with self._errors(f"UploadPart {number}/{parts_total}"):
-                        etag = self._s3.upload_part(
-                            Bucket=bucket,
-                            Key=key,
-                            UploadId=upload_id,
-                            PartNumber=number,
-                            Body=body,
-                            ContentMD5=base64.b64encode(md5).decode(),
-                        )["ETag"]
-                    if etag.strip('"') != md5.hex():
-                        raise PermanentError(f"S3 stored part {number} with ETag {etag}, not our MD5 {md5.hex()}")
-                    parts.append({"ETag": etag, "PartNumber": number})
-                    digests.append(md5)
-                    done += len(body)
-                    del body
-                    progress(done, number, parts_total)
+            done_parts = _run_bounded(send, parts_total, self._cfg.upload_concurrency, abort, progress)
+            parts = [{"ETag": etag, "PartNumber": n} for n, etag, _md5, _len in done_parts]
+            digests = [md5 for _n, _etag, md5, _len in done_parts]
             with self._errors("CompleteMultipartUpload"):
                 self._s3.complete_multipart_upload(
                     Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
@@ -190,3 +196,86 @@ class S3BackupTarget:
             ) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise PermanentError(f"S3 {operation} failed: {type(exc).__name__}") from None
+
+
+class _PartReader(io.RawIOBase):
+    """A seekable, read-only window ``[offset, offset + length)`` of a file: one part's body, streamed."""
+
+    def __init__(self, path: Path, offset: int, length: int) -> None:
+        self._file = path.open("rb")
+        self._offset, self._length, self._pos = offset, length, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = max(0, min(self._length, base + pos))
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self._length - self._pos
+        n = left if size is None or size < 0 else min(size, left)
+        if n <= 0:
+            return b""
+        self._file.seek(self._offset + self._pos)
+        data = self._file.read(n)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def md5(self) -> bytes:
+        """MD5 of the window (read in 1 MiB blocks), for Content-MD5."""
+        digest = hashlib.md5(usedforsecurity=False)
+        self.seek(0)
+        while block := self.read(1024 * 1024):
+            digest.update(block)
+        self.seek(0)
+        return digest.digest()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _run_bounded(
+    work: Callable[[int], tuple[int, str, bytes, int]],
+    total: int,
+    concurrency: int,
+    abort: threading.Event,
+    progress: UploadProgress,
+) -> list[tuple[int, str, bytes, int]]:
+    """``work(1..total)`` with at most ``concurrency`` in flight; results by part number; the first error wins."""
+    results: dict[int, tuple[int, str, bytes, int]] = {}
+    sent = 0
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3-part") as pool:
+        pending: set[Future[tuple[int, str, bytes, int]]] = set()
+        next_part = 1
+        try:
+            while next_part <= total or pending:
+                while next_part <= total and len(pending) < concurrency:
+                    if abort.is_set():
+                        raise AbortedError("aborted during the upload; the partial upload was discarded")
+                    pending.add(pool.submit(work, next_part))
+                    next_part += 1
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    number, etag, md5, length = future.result()
+                    results[number] = (number, etag, md5, length)
+                    sent += length
+                    progress(sent, len(results), total)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+    return [results[n] for n in sorted(results)]
