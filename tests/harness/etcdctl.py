@@ -35,7 +35,11 @@ def ensure_etcdctl() -> Path:
         env = _go_env()
         _run(["go", "get", f"go.etcd.io/etcd/etcdctl/v3@{ETCD_VERSION}"], mod, env)
         partial = exe.with_name("etcdctl.part")
-        _run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), "go.etcd.io/etcd/etcdctl/v3"], mod, env)
+        _run(
+            ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), "go.etcd.io/etcd/etcdctl/v3"],
+            mod,
+            env,
+        )
         partial.replace(exe)
     return exe
 

@@ -6,6 +6,7 @@ the next backup).
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -48,6 +49,7 @@ EXPORTER = [
     {"apiGroups": ["velero.io"], "resources": ["backups"], "verbs": ["create"]},
 ]
 AUDIT = "C0AUDIT"
+CERT_SECRET = "etcd-backup-client"
 
 
 def lines_of(report: Any) -> str:
@@ -69,16 +71,33 @@ def bot(
     bind_cluster_role(kube_api_client, "etcd-backup-operator", group="sre")
     ensure_cluster_role(kube_api_client, "backup-exporter", EXPORTER)
     bind_cluster_role(kube_api_client, "backup-exporter", group="exporters")
+    secret_reader = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [CERT_SECRET]}]
+    ensure_cluster_role(kube_api_client, "etcd-backup-client-reader", secret_reader)
+    bind_cluster_role(kube_api_client, "etcd-backup-client-reader", group="sre")
+    w = backup_world
+    core = client.CoreV1Api(kube_api_client)
+    data = {
+        k: base64.b64encode(p.read_bytes()).decode()
+        for k, p in (("ca.crt", w.etcd.ca_file), ("tls.crt", w.etcd.cert_file), ("tls.key", w.etcd.key_file))
+    }
+    try:
+        core.create_namespaced_secret("kube-system", {"metadata": {"name": CERT_SECRET}, "data": data})
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
     tmp = tmp_path_factory.mktemp("flow")
     doc = trust_doc(control_plane.admin_kubeconfig, f"sqlite:///{tmp / 'bot.db'}")
     doc["identity"]["users"]["U0OLGA"] = {"user": "olga", "groups": ["oncall", "exporters"]}
-    w = backup_world
     doc["backup"] = {
         "staging_dir": str(tmp / "staging"),
         "targets": w.targets(),
         "keys": w.keys(),
         "clusters": {
-            "staging": {"target": "s3", "key": "kms", "etcd": w.etcd_access("kubeadm")},
+            "staging": {  # the client certificate from a Secret, read as the requester
+                "target": "s3",
+                "key": "kms",
+                "etcd": {"endpoints": [w.etcd.endpoint], "secret": {"name": CERT_SECRET}, "layout": "kubeadm"},
+            },
             "prod2": {"target": "blob", "key": "file", "retention": {"keep_last": 5}},
         },
     }
@@ -99,6 +118,7 @@ def test_etcd_backup_runs_through_the_normal_flow_as_the_requester(bot: Bot, bac
     assert out.ok and out.pending and out.run_id, out.report and lines_of(out.report)
     plan = lines_of(out.report)
     assert "mode: etcd" in plan and "create etcdbackups.runbook-bot.io (cluster-wide)" in plan
+    assert f"get secrets `{CERT_SECRET}` in namespace kube-system" in plan, "the certificate is read as alice"
     assert "AWS KMS" in plan and "S3 bucket etcd-backups" in plan
     rec = bot.store.get_run(out.run_id)
     assert rec is not None and rec.state == "awaiting_confirmation"
@@ -133,7 +153,9 @@ def test_a_requester_without_rbac_is_refused_naming_the_permission(bot: Bot) -> 
     mallory = who(bot, "U0MALLORY")
     out = bot.runs.request("etcd-backup --cluster staging", mallory)
     assert not out.ok and out.report is not None
-    assert "mallory may not create etcdbackups.runbook-bot.io (cluster-wide) on cluster staging" in lines_of(out.report)
+    denial = lines_of(out.report)
+    assert "mallory may not create etcdbackups.runbook-bot.io (cluster-wide)" in denial
+    assert f"get secrets `{CERT_SECRET}` in namespace kube-system" in denial and "on cluster staging" in denial
     listed = bot.runs.request("etcd-backup list --cluster staging", mallory)
     assert not listed.ok and "list etcdbackups.runbook-bot.io" in lines_of(listed.report)
 
