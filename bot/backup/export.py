@@ -75,7 +75,7 @@ def get_json(kube: KubeAccess, path: str, query: list[tuple[str, Any]] | None = 
         )
     except ApiException as exc:
         return int(exc.status or 0), None
-    raw = resp[0]
+    raw = resp[0] if isinstance(resp, tuple) else resp  # (response, status, headers) or the response alone
     return int(raw.status), json.loads(raw.data)
 
 

@@ -69,6 +69,7 @@ def bot(
     grant(kube_api_client)
     ensure_cluster_role(kube_api_client, "etcd-backup-operator", BACKUP_OPERATOR)
     bind_cluster_role(kube_api_client, "etcd-backup-operator", group="sre")
+    bind_cluster_role(kube_api_client, "etcd-backup-operator", group="exporters")
     ensure_cluster_role(kube_api_client, "backup-exporter", EXPORTER)
     bind_cluster_role(kube_api_client, "backup-exporter", group="exporters")
     secret_reader = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [CERT_SECRET]}]
@@ -87,6 +88,7 @@ def bot(
             raise
     tmp = tmp_path_factory.mktemp("flow")
     doc = trust_doc(control_plane.admin_kubeconfig, f"sqlite:///{tmp / 'bot.db'}")
+    doc["clusters"]["managed"] = {**doc["clusters"]["staging"], "channels": []}  # no etcd access, no approvals
     doc["identity"]["users"]["U0OLGA"] = {"user": "olga", "groups": ["oncall", "exporters"]}
     doc["backup"] = {
         "staging_dir": str(tmp / "staging"),
@@ -98,7 +100,7 @@ def bot(
                 "key": "kms",
                 "etcd": {"endpoints": [w.etcd.endpoint], "secret": {"name": CERT_SECRET}, "layout": "kubeadm"},
             },
-            "prod2": {"target": "blob", "key": "file", "retention": {"keep_last": 5}},
+            "managed": {"target": "blob", "key": "file", "retention": {"keep_last": 5}},
         },
     }
     b = build_bot(Settings(**doc))
@@ -217,7 +219,7 @@ def test_api_export_mode_archive_reads_back(
     core.create_namespaced_config_map(ns, {"metadata": {"name": "settings"}, "data": {"color": "blue"}})
     core.create_namespaced_secret(ns, {"metadata": {"name": "creds"}, "stringData": {"password": secret_value}})
     olga = who(bot, "U0OLGA")
-    out = bot.runs.request("etcd-backup --cluster prod2", olga)
+    out = bot.runs.request("etcd-backup --cluster managed", olga)
     assert out.ok and out.run_id, lines_of(out.report)
     plan = lines_of(out.report)
     assert "mode: api_export" in plan and "no Velero" in plan
@@ -226,7 +228,7 @@ def test_api_export_mode_archive_reads_back(
     bot.runs.execute(rec.id)
     done = bot.store.get_run(rec.id)
     assert done is not None and done.state == "succeeded", done.outcome
-    setup = ClusterBackups(bot.settings.backup, "prod2")
+    setup = ClusterBackups(bot.settings.backup, "managed")
     manifest = list_backups(setup)[0]
     assert manifest.kind == "api-export" and manifest.resources
     assert any("(forbidden)" in s for s in manifest.skipped), "resources olga may not list are named"
@@ -277,7 +279,7 @@ def test_velero_mode_when_velero_is_installed(bot: Bot, kube_api_client: client.
         olga = who(bot, "U0OLGA")
         deadline_ok = False
         for _ in range(100):  # the new API group is served within moments of the CRD's creation
-            out = bot.runs.request("etcd-backup --cluster prod2", olga)
+            out = bot.runs.request("etcd-backup --cluster managed", olga)
             if out.report is not None and "mode: velero" in lines_of(out.report):
                 deadline_ok = True
                 break
@@ -292,7 +294,7 @@ def test_velero_mode_when_velero_is_installed(bot: Bot, kube_api_client: client.
         assert done is not None and done.state == "succeeded" and "Velero Backup" in (done.outcome or "")
         custom = client.CustomObjectsApi(kube_api_client)
         items = custom.list_namespaced_custom_object("velero.io", "v1", "velero", "backups")["items"]
-        mine = [i for i in items if i["metadata"]["annotations"].get("runbook-bot/run-id") == "prod2-" + rec.id]
+        mine = [i for i in items if i["metadata"]["annotations"].get("runbook-bot/run-id") == "managed-" + rec.id]
         assert len(mine) == 1 and mine[0]["spec"]["includedNamespaces"] == ["*"]
     finally:
         ext.delete_custom_resource_definition("backups.velero.io")
@@ -335,7 +337,7 @@ def test_etcd_backup_age_fires_when_the_schedule_stops_and_resolves_after_the_ne
         clock.advance(timedelta(hours=3))  # the schedule stopped: no backup for 3 hours
         rep.health.sweep()
         (fired,) = alert_posts(slack, "etcd backup")
-        assert "older than" in all_text(fired.args["blocks"]) or "old" in all_text(fired.args["blocks"])
+        assert "last successful etcd backup is 3h" in all_text(fired.args["blocks"])
 
         job.func(*job.args)  # the next backup
         rep.health.sweep()
