@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from bot.backup.envelope import EnvelopeError, decrypt_stream
-from bot.backup.keys import WrongKeyError, unwrap_with
+from bot.backup.keys import WrongKeyError
 from bot.backup.manifest import parse_backup_id
 from bot.backup.pipeline import find_backup, list_backups
 from bot.backup.readback import fetch, verify
@@ -151,7 +151,7 @@ def _decrypt_file(setup: ClusterBackups, source: Path, output: Path) -> int:
     try:
         with source.open("rb") as src, part.open("wb") as dst:
             part.chmod(0o600)
-            header = decrypt_stream(src, dst, lambda key: unwrap_with(setup.unwrap_providers(), key))
+            header = decrypt_stream(src, dst, setup.unwrap)
         part.replace(output)
     except (EnvelopeError, WrongKeyError, OSError) as exc:
         part.unlink(missing_ok=True)

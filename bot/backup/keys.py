@@ -148,15 +148,3 @@ def key_provider(cfg: AwsKmsKey | AzureKeyVaultKey | KeyFileKey) -> KeyProvider:
     from bot.backup.keys_azure import AzureKeyVaultProvider
 
     return AzureKeyVaultProvider(cfg)
-
-
-def unwrap_with(providers: list[KeyProvider], key: WrappedKey) -> bytes:
-    """Unwrap ``key`` with the first provider that can (a rotated-out key can stay configured)."""
-    candidates = [p for p in providers if p.provider == key.provider] or providers
-    errors = []
-    for provider in candidates:
-        try:
-            return provider.unwrap(key)
-        except WrongKeyError as exc:
-            errors.append(str(exc))
-    raise WrongKeyError("; ".join(errors) or f"no configured key can unwrap {key.provider} key {key.key_id}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bot.backup.envelope import EnvelopeError, decrypt_stream
-from bot.backup.keys import WrongKeyError, unwrap_with
+from bot.backup.keys import WrongKeyError
 from bot.backup.manifest import BackupManifest
 from bot.backup.setup import ClusterBackups
 from bot.backup.staging import CorruptSnapshotError, TrailerCheck
@@ -100,7 +100,7 @@ def fetch(
                     decrypt_stream(
                         reader,  # type: ignore[arg-type]
                         writer,  # type: ignore[arg-type]
-                        lambda key: unwrap_with(setup.unwrap_providers(), key),
+                        setup.unwrap,
                         on_chunk=on_bytes,
                     )
                 except EnvelopeError as exc:

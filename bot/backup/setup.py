@@ -6,10 +6,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.backup.keys import KeyProvider, key_provider
+from bot.backup.envelope import WrappedKey
+from bot.backup.keys import AWS_KMS, AZURE_KEY_VAULT, KEY_FILE, KeyProvider, WrongKeyError, key_provider
 from bot.backup.storage import BackupTarget, open_target
 from bot.config.backup import BackupSettings, ClusterBackupSettings
-from bot.errors import UserError
+from bot.errors import PermanentError, UserError
+
+PROVIDER_OF = {"aws_kms": AWS_KMS, "azure_key_vault": AZURE_KEY_VAULT, "key_file": KEY_FILE}
 
 
 def human_bytes(n: float) -> str:
@@ -80,9 +83,19 @@ class ClusterBackups:
             return f"{self.cfg.key}: Azure Key Vault {cfg.key_id}"
         return f"{self.cfg.key}: key file {cfg.path}"
 
-    def unwrap_providers(self) -> list[KeyProvider]:
-        """The cluster's key first, then every other configured key (a rotated-out key can still unwrap)."""
-        return [self.key()] + [self.key(n) for n in self.settings.keys if n != self.cfg.key]
+    def unwrap(self, wrapped: WrappedKey) -> bytes:
+        """The data key of a backup: the cluster's key first, then every other configured key of the
+        backup's provider (a rotated-out key can stay configured). WrongKeyError names what was tried."""
+        names = [self.cfg.key] + [n for n in self.settings.keys if n != self.cfg.key]
+        errors = []
+        for name in names:
+            if name != self.cfg.key and PROVIDER_OF[self.settings.keys[name].type] != wrapped.provider:
+                continue
+            try:
+                return self.key(name).unwrap(wrapped)
+            except (WrongKeyError, PermanentError) as exc:  # try the next key; say why each failed
+                errors.append(f"{name}: {exc}")
+        raise WrongKeyError("; ".join(errors))
 
 
 @dataclass
