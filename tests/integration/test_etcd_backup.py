@@ -284,3 +284,39 @@ def test_manifest_is_what_lists_a_backup(backup_world: BackupWorld, tmp_path: Pa
     m: BackupManifest = run.outcome.manifest
     (world.root / "backups" / cluster / f"{m.id}.manifest.json").unlink()
     assert list_backups(ClusterBackups(settings.backup, cluster)) == []
+
+
+def test_operator_cli_lists_decrypts_a_copied_object_and_explains_a_wrong_key(
+    backup_world: BackupWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from bot.cli import main
+
+    world = backup_world
+    cluster = "cli"
+    clusters = {cluster: etcd_cluster(world, "dir", "file")}
+    doc = settings_doc(world, tmp_path / "unused-kubeconfig", f"sqlite:///{tmp_path / 'store.db'}", clusters)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    run = take(Settings(**doc), cluster)
+    assert run.outcome is not None
+    m = run.outcome.manifest
+
+    assert main(["--config", str(cfg), "backup", "list", "--cluster", cluster]) == 0
+    assert m.id in capsys.readouterr().out
+    copied = tmp_path / "copied.db.enc"
+    copied.write_bytes(raw_object(world, "dir", m.object_name))  # e.g. fetched with `aws s3 cp`
+    out = tmp_path / "plain.db"
+    assert main(["--config", str(cfg), "backup", "decrypt", str(copied), "-o", str(out), "--cluster", cluster]) == 0
+    assert out.stat().st_size == m.plaintext_size and out.stat().st_mode & 0o777 == 0o600
+
+    other = tmp_path / "other.key"
+    other.write_bytes(bytes(32))
+    doc["backup"]["keys"]["file"]["path"] = str(other)
+    cfg.write_text(yaml.safe_dump(doc))
+    capsys.readouterr()
+    assert main(["--config", str(cfg), "backup", "fetch", m.id, "--decrypt", "-o", str(tmp_path / "x.db")]) == 1
+    err = capsys.readouterr().err
+    assert f"this backup was encrypted with {m.key_id}" in err and "Traceback" not in err
+    assert not (tmp_path / "x.db").exists() and not (tmp_path / "x.db.part").exists()
