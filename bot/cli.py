@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from bot import __version__
+from bot.backup.cli import add_backup_parser, run_backup_cli
 from bot.config import Settings, default_config_path, load_settings
 from bot.config.logs import setup_logging
 from bot.config.settings import ClusterSettings
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     steps = sub.add_parser("steps", help="list every step a runbook can call: parameters, permissions")
     steps.add_argument("--json", action="store_true", help="print JSON instead of text")
     sub.add_parser("schema", help="print the JSON Schema of runbook YAML (runbook-bot schema > runbook.schema.json)")
+    add_backup_parser(sub)  # runbook-bot backup ...: etcd backups for the operator (bot/backup/cli.py)
     return p
 
 
@@ -148,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         return check_config(args)
     if cmd in ("steps", "schema"):
         return author_reference(cmd, getattr(args, "json", False))
+    if cmd == "backup":
+        try:
+            settings = _settings(args)
+        except ConfigError as exc:
+            print("configuration is invalid:\n" + "\n".join(f"  {p}" for p in exc.problems), file=sys.stderr)
+            return 1
+        setup_logging(settings.log_level, "text")
+        return run_backup_cli(args, settings)
     try:
         settings = _settings(args)
         setup_logging(settings.log_level, settings.log_format if cmd == "serve" or settings.slack.enabled else "text")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.config.access import AccessSettings
+from bot.config.backup import BackupSettings
 from bot.config.cloud import CloudSettings
 from bot.config.execution import ExecutionSettings, RetentionSettings
 from bot.config.health import HealthSettings
@@ -267,6 +268,7 @@ class Settings(BaseSettings):
     policies: PolicySettings = Field(default_factory=PolicySettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings, description="etcd-backup (bot/config/backup.py)")
     runbook_dirs: list[Path] = Field(default_factory=list, description="operator runbook folders")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -308,6 +310,9 @@ class Settings(BaseSettings):
         unknown = self.health.unknown_clusters(set(self.clusters))
         if unknown:
             raise ValueError(f"health settings name unknown cluster(s): {', '.join(unknown)}")
+        unknown = self.backup.unknown_clusters(set(self.clusters))
+        if unknown:
+            raise ValueError(f"backup settings name unknown cluster(s): {', '.join(unknown)}")
         return self
 
     def cluster_for_channel(self, channel_id: str | None) -> str:

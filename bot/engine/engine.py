@@ -151,6 +151,9 @@ class Engine:
     def parse(self, text: str) -> Invocation:
         """Tokenise and bind ``text`` to its runbook (syntax and types only; no cluster access)."""
         line = tokenize(text)
+        if line.tokens and self.catalog.get(f"{line.runbook} {line.tokens[0]}") is not None:
+            # A two-word alias names a sub-form: `etcd-backup list` is the runbook etcd-backup-list.
+            line.runbook, line.tokens = f"{line.runbook} {line.tokens[0]}", line.tokens[1:]
         rb = self.find_runbook(line.runbook)
         return bind(line, rb)
 

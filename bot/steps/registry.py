@@ -33,6 +33,7 @@ class StepRegistry:
 
 def default_registry() -> StepRegistry:
     """The built-in executors."""
+    from bot.steps.backup import EtcdBackup, ListBackups, RestoreChecklist, VerifyBackup
     from bot.steps.drain import EvictPods
     from bot.steps.health_report import HealthReport
     from bot.steps.history import AuditLog, RecentRuns
@@ -59,5 +60,9 @@ def default_registry() -> StepRegistry:
             WaitReplacementNode(),
             DeleteNode(),
             HealthReport(),
+            EtcdBackup(),
+            ListBackups(),
+            VerifyBackup(),
+            RestoreChecklist(),
         ]
     )

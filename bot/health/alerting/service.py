@@ -19,6 +19,7 @@ from datetime import datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.backup.schedule import backup_jobs
 from bot.clients.kube import KubeClients
 from bot.clients.lease import LeaderElector, LeaseLock, default_identity, default_namespace
 from bot.config.health import DigestSettings
@@ -31,6 +32,7 @@ from bot.health.alerting.ports import AlertPoster, Leadership, MessageRef, PostE
 from bot.health.alerting.sweep import ClusterSweep, Sweeper
 from bot.health.checks import HEALTH_CHECKS, CheckRegistry
 from bot.metrics import HEALTH_LEADER
+from bot.report import Report
 from bot.store import Store, utc_now
 
 log = logging.getLogger("bot.health")
@@ -149,7 +151,24 @@ class HealthService:
                 id=f"digest-{digest.key}",
                 misfire_grace_time=digest.misfire_grace_seconds,
             )
+        for job in backup_jobs(self.settings, self.kube, self.store, self.post_audit, clock=self.clock):
+            scheduler.add_job(
+                self._leader_only, job.trigger, args=[job.run], id=job.id, misfire_grace_time=job.misfire_grace_seconds
+            )
         return scheduler
+
+    def _leader_only(self, work: Callable[[], object]) -> None:
+        if self.is_leader():
+            work()
+
+    def post_audit(self, report: Report) -> None:
+        """Post a report (a scheduled backup's outcome) to the audit channel, if one is configured."""
+        channel = self.settings.slack.audit_channel
+        if self.poster is not None and channel:
+            try:
+                self.poster.post(channel, report)
+            except PostError as exc:
+                log.error("cannot post to the audit channel", extra={"error": exc.reason})
 
     # -- lifecycle of the service -----------------------------------------------------------------
     def start(self) -> None:
