@@ -14,8 +14,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.config.canary import CanarySettings
 from bot.config.cloud import CloudSettings
 from bot.config.health import HealthSettings
+from bot.config.workloads import WorkloadSettings
 from bot.selectors import cluster_matches
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -226,6 +228,8 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     policies: PolicySettings = Field(default_factory=PolicySettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    canary: CanarySettings = Field(default_factory=CanarySettings, description="canary apps and their routers")
+    workloads: WorkloadSettings = Field(default_factory=WorkloadSettings, description="scale guard rails, logs")
     runbook_dirs: list[Path] = Field(default_factory=list, description="operator runbook folders")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"

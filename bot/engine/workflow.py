@@ -119,12 +119,12 @@ class RunService:
         except Exception as exc:
             log.exception("internal error while planning", extra={"ref": ref})
             return Outcome(error_report(exc, ref), ok=False)
-        rule = self._rule(run.runbook.name, run.runbook.risk, run.cluster)
+        rule = self._rule(run.runbook.name, run.risk, run.cluster)
         plan = plan_report(run, rule)
         rec = RunRecord(
             id=run.run_id,
             runbook=run.runbook.name,
-            risk=run.runbook.risk,
+            risk=run.risk,
             cluster=run.cluster,
             namespace=run.namespace,
             command=text.strip(),

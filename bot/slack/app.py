@@ -21,6 +21,7 @@ from bot.slack.blocks import report_fallback_text
 from bot.slack.identity import SlackProfiles
 from bot.slack.interactions import register_interactions
 from bot.slack.messages import AuditChannel, RunMessages, blocks_of
+from bot.slack.run_buttons import register_run_buttons
 
 log = logging.getLogger("bot.slack")
 
@@ -52,6 +53,7 @@ def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: 
     register_commands(app, bot, mapper, messages)
     register_interactions(app, bot, mapper, messages)
     register_alert_interactions(app, bot, mapper, messages)
+    register_run_buttons(app, bot, mapper, messages)
     return app
 
 
@@ -87,9 +89,10 @@ def register_commands(app: App, bot: Bot, mapper: IdentityMapper, messages: RunM
                 messages.post(outcome.run_id, channel, outcome.report)
             else:
                 try:
-                    messages.client.chat_postMessage(
+                    posted = messages.client.chat_postMessage(
                         channel=channel, blocks=blocks_of(outcome.report), text=report_fallback_text(outcome.report)
                     )
+                    messages.attach(channel, outcome.report.attachments, thread_ts=posted.get("ts"))
                 except SlackApiError as exc:
                     if exc.response.get("error") not in ("not_in_channel", "channel_not_found", "is_archived"):
                         raise

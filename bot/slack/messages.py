@@ -10,7 +10,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.report import Report
+from bot.report import Attachment, Report
 from bot.slack.blocks import report_blocks, report_fallback_text
 from bot.store import AuditEvent, RunRecord, Store
 
@@ -78,6 +78,20 @@ class RunMessages:
             self.client.chat_postMessage(channel=rec.channel, thread_ts=rec.message_ts, text=text[:3000])
         except SlackApiError as exc:
             log.warning("cannot post to the run thread", extra={"run_id": run_id, "error": exc.response.get("error")})
+
+    def attach(self, channel: str, attachments: list[Attachment], thread_ts: str | None = None) -> None:
+        """Upload long output (a log) as files, in the message's thread (files.uploadV2's three calls)."""
+        for item in attachments:
+            try:
+                self.client.files_upload_v2(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    content=item.content,
+                    filename=item.filename,
+                    title=item.title or item.filename,
+                )
+            except SlackApiError as exc:
+                log.warning("cannot upload a file", extra={"file": item.filename, "error": exc.response.get("error")})
 
     def notice(self, channel: str, user: str, text: str) -> None:
         """An ephemeral line for one user (a refused click, a stale button)."""

@@ -33,6 +33,7 @@ class StepRegistry:
 
 def default_registry() -> StepRegistry:
     """The built-in executors."""
+    from bot.steps.canary import CanaryTraffic
     from bot.steps.drain import EvictPods
     from bot.steps.health_report import HealthReport
     from bot.steps.history import AuditLog, RecentRuns
@@ -40,6 +41,15 @@ def default_registry() -> StepRegistry:
     from bot.steps.kube_read import ClusterStatus, ListNodes, PodsOnNode
     from bot.steps.meta import Help, WhoAmI
     from bot.steps.replace_node import ClaimGroup, DeleteNode, TerminateInstance, WaitReplacementNode
+    from bot.steps.triage import TriageNode
+    from bot.steps.workloads import (
+        PodLogs,
+        RestartFailedPods,
+        RestartWorkload,
+        RollbackDeployment,
+        RolloutStatus,
+        ScaleWorkload,
+    )
 
     return StepRegistry(
         [
@@ -59,5 +69,13 @@ def default_registry() -> StepRegistry:
             WaitReplacementNode(),
             DeleteNode(),
             HealthReport(),
+            CanaryTraffic(),
+            ScaleWorkload(),
+            RestartWorkload(),
+            RolloutStatus(),
+            RollbackDeployment(),
+            RestartFailedPods(),
+            PodLogs(),
+            TriageNode(),
         ]
     )

@@ -1,0 +1,61 @@
+"""Server-side dry run at plan time: submit a step's write with ``dryRun=All`` as the requester.
+
+The API server then runs everything but the write to etcd — defaulting, CRD schema validation,
+admission webhooks, ValidatingAdmissionPolicy — so a change it would reject is refused while
+planning, with the server's own reason, instead of half-way through a run. The plan shows the
+outcome ("the API server accepts this change").
+
+A refusal by RBAC itself (the requester may not make the write at all) is not an answer about
+the change: it is left to the engine's SubjectAccessReview, which names the missing permission.
+
+Evictions support it too (``create_namespaced_pod_eviction(name, ns, body, dry_run="All")``,
+or ``deleteOptions.dryRun: ["All"]`` in the Eviction body); a PDB that blocks answers 429.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kubernetes.client.exceptions import ApiException
+
+from bot.errors import UserError
+from bot.steps.base import StepPlan
+from bot.steps.kube_errors import explain_api_error
+
+DRY_RUN = "All"
+ACCEPTED = "the API server accepts this change (server-side dry run)"
+
+
+def is_rbac_denial(exc: ApiException) -> bool:
+    """A 403 from RBAC (``User "x" cannot patch resource …``), as opposed to an admission webhook's 403."""
+    return exc.status == 403 and " cannot " in (exc.body or "") and "admission webhook" not in (exc.body or "")
+
+
+def server_dry_run(plan: StepPlan, what: str, submit: Callable[[], object]) -> bool:
+    """Call ``submit`` (a write already carrying ``dry_run="All"``) and record the answer in ``plan``.
+
+    Returns True when the server accepted it, False when RBAC kept it from being asked (the
+    engine's permission check will say what is missing). Raises UserError with the server's
+    reason when the server would reject the change; 404 propagates (the object is gone).
+    """
+    try:
+        submit()
+    except ApiException as exc:
+        if exc.status == 404:
+            raise
+        if is_rbac_denial(exc):
+            plan.details.append(f"server-side dry run of {what} not made: your RBAC does not allow the write")
+            return False
+        raise UserError(
+            f"the API server would refuse {what}: {_reason(exc)}",
+            hint="nothing was changed: the plan was checked with a server-side dry run",
+        ) from None
+    plan.details.append(f"✓ {what}: {ACCEPTED}")
+    return True
+
+
+def _reason(exc: ApiException) -> str:
+    """The server's message without the generic ``the API server answered 422:`` prefix."""
+    text = explain_api_error(exc)
+    prefix = f"the API server answered {exc.status}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
