@@ -8,8 +8,15 @@ outcome ("the API server accepts this change").
 A refusal by RBAC itself (the requester may not make the write at all) is not an answer about
 the change: it is left to the engine's SubjectAccessReview, which names the missing permission.
 
-Evictions support it too (``create_namespaced_pod_eviction(name, ns, body, dry_run="All")``,
-or ``deleteOptions.dryRun: ["All"]`` in the Eviction body); a PDB that blocks answers 429.
+Careful with DELETE: when a request carries a body (DeleteOptions, e.g. a UID precondition), the
+API server reads the options from the body *only* and ignores the ``?dryRun=All`` query
+parameter — the pod is really deleted. ``delete_options`` puts ``dryRun`` in the body (and the
+caller passes the query parameter too, so the audit log's requestURI shows it).
+
+Evictions support it too: ``create_namespaced_pod_eviction(name, ns, body, dry_run="All")`` (a
+create reads its options from the query; the server copies it into the eviction's delete
+options, and refuses a body whose ``deleteOptions.dryRun`` disagrees); a PDB that blocks
+answers 429 even in a dry run, so a dry-run eviction also says whether a PDB allows it now.
 """
 
 from __future__ import annotations
@@ -24,6 +31,16 @@ from bot.steps.kube_errors import explain_api_error
 
 DRY_RUN = "All"
 ACCEPTED = "the API server accepts this change (server-side dry run)"
+
+
+def delete_options(uid: str | None = None, *, dry_run: bool = False) -> dict[str, object]:
+    """A DeleteOptions body: optional UID precondition, and ``dryRun`` in the body where DELETE honours it."""
+    body: dict[str, object] = {}
+    if uid is not None:
+        body["preconditions"] = {"uid": uid}
+    if dry_run:
+        body["dryRun"] = [DRY_RUN]
+    return body
 
 
 def is_rbac_denial(exc: ApiException) -> bool:

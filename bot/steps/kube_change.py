@@ -11,7 +11,7 @@ from bot.errors import PermanentError, UserError
 from bot.model import ObjectRef, Permission
 from bot.report import Report, Tone
 from bot.steps.base import Step, StepContext, StepPlan
-from bot.steps.dry_run import DRY_RUN, server_dry_run
+from bot.steps.dry_run import DRY_RUN, delete_options, server_dry_run
 from bot.steps.facts import pod_status
 
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
@@ -151,7 +151,7 @@ class DeletePod(Step[DeletePodParams]):
                 params.pod,
                 params.namespace,
                 _request_timeout=ctx.kube.timeout,
-                body={"preconditions": {"uid": pod.metadata.uid}},
+                body=delete_options(pod.metadata.uid, dry_run=True),
                 dry_run=DRY_RUN,
             ),
         )

@@ -90,7 +90,10 @@ def httpproxy(api: client.ApiClient, ns: str, name: str, services: list[tuple[st
         "apiVersion": "projectcontour.io/v1",
         "kind": "HTTPProxy",
         "metadata": {"name": name},
-        "spec": {"virtualhost": {"fqdn": f"{name}.example.com"}, "routes": [{"conditions": [{"prefix": "/"}], "services": svc}]},
+        "spec": {
+            "virtualhost": {"fqdn": f"{name}.example.com"},
+            "routes": [{"conditions": [{"prefix": "/"}], "services": svc}],
+        },
     }
     custom(api).create_namespaced_custom_object("projectcontour.io", "v1", ns, "httpproxies", body)
 
@@ -107,8 +110,14 @@ def virtualservice(api: client.ApiClient, ns: str, name: str, host: str, weights
                 {
                     "name": "primary",
                     "route": [
-                        {"destination": {"host": f"{host}.{ns}.svc.cluster.local", "subset": "stable"}, "weight": weights[0]},
-                        {"destination": {"host": f"{host}.{ns}.svc.cluster.local", "subset": "canary"}, "weight": weights[1]},
+                        {
+                            "destination": {"host": f"{host}.{ns}.svc.cluster.local", "subset": "stable"},
+                            "weight": weights[0],
+                        },
+                        {
+                            "destination": {"host": f"{host}.{ns}.svc.cluster.local", "subset": "canary"},
+                            "weight": weights[1],
+                        },
                     ],
                 }
             ],
@@ -188,7 +197,10 @@ def rollout(api: client.ApiClient, ns: str, name: str, *, step_index: int, pause
         "spec": {
             "replicas": 4,
             "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": IMAGE}]}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": IMAGE}]},
+            },
             "strategy": {
                 "canary": {
                     "stableService": f"{name}-stable",
@@ -210,7 +222,13 @@ def rollout(api: client.ApiClient, ns: str, name: str, *, step_index: int, pause
         status["pauseConditions"] = [{"reason": "CanaryPauseStep", "startTime": "2026-01-01T00:00:00Z"}]
         status["controllerPause"] = True
     co.patch_namespaced_custom_object_status(
-        "argoproj.io", "v1alpha1", ns, "rollouts", name, {"status": status}, _content_type="application/merge-patch+json"
+        "argoproj.io",
+        "v1alpha1",
+        ns,
+        "rollouts",
+        name,
+        {"status": status},
+        _content_type="application/merge-patch+json",
     )
 
 

@@ -28,7 +28,13 @@ def bot(
     doc = settings_doc(control_plane.admin_kubeconfig, f"sqlite:///{tmp_path_factory.mktemp('c') / 'b.db'}")
     doc["canary"] = {
         "apps": {
-            "huge": {"router": "gateway", "route": "huge", "stable": "huge", "canary": "huge-next", "weight_total": 2_000_000},
+            "huge": {
+                "router": "gateway",
+                "route": "huge",
+                "stable": "huge",
+                "canary": "huge-next",
+                "weight_total": 2_000_000,
+            },
             "shop": {"promote_image": True},
         }
     }
@@ -76,7 +82,10 @@ def test_gateway_httproute_split_promote_abort_and_status(
     assert route_weights(kube_api_client, namespace, "checkout") == [[100], [100, 0]]
     again = bot.runs.request(f"canary checkout 100/0 -n {namespace}", who(bot, "U0ALICE"))
     assert again.ok and not again.pending, "no change: nothing to confirm"
-    assert again.report is not None and again.report.title == "Canary checkout: already 100/0 (stable/canary) — nothing changed"
+    assert (
+        again.report is not None
+        and again.report.title == "Canary checkout: already 100/0 (stable/canary) — nothing changed"
+    )
 
 
 def run_change_from(bot: Bot, rec: Any) -> None:
@@ -197,7 +206,9 @@ def test_argo_rollout_is_driven_through_its_status(bot: Bot, namespace: str, kub
     assert rollout_status(kube_api_client, namespace)["abort"] is True
 
 
-def test_flagger_is_refused_with_the_command_to_use(bot: Bot, namespace: str, kube_api_client: client.ApiClient) -> None:
+def test_flagger_is_refused_with_the_command_to_use(
+    bot: Bot, namespace: str, kube_api_client: client.ApiClient
+) -> None:
     cs.flagger_canary(kube_api_client, namespace, "billing")
     out = bot.runs.request(f"canary billing promote -n {namespace}", who(bot, "U0ALICE"))
     text = plan_text(out.report)

@@ -20,7 +20,7 @@ from bot.model import ObjectRef, Permission, WorkloadRef
 from bot.report import Report, Tone
 from bot.selectors import label_selector_matches
 from bot.steps.base import Step, StepContext, StepPlan
-from bot.steps.dry_run import DRY_RUN, server_dry_run
+from bot.steps.dry_run import DRY_RUN, delete_options, server_dry_run
 from bot.steps.facts import controller_workload, pod_restarts, pod_status
 from bot.steps.workloads.objects import Obj, perm, read_workload
 
@@ -166,6 +166,7 @@ def _line(p: FailingPod) -> str:
 
 def _delete(ctx: StepContext, namespace: str, pod: FailingPod, dry_run: str | None) -> Any:
     extra = {"dry_run": dry_run} if dry_run else {}
+    body = delete_options(pod.uid, dry_run=bool(dry_run))  # with a body, DELETE reads dryRun from it only
     return lambda: ctx.kube.core.delete_namespaced_pod(
-        pod.name, namespace, body={"preconditions": {"uid": pod.uid}}, _request_timeout=ctx.kube.timeout, **extra
+        pod.name, namespace, body=body, _request_timeout=ctx.kube.timeout, **extra
     )
