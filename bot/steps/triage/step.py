@@ -141,6 +141,9 @@ def _apiserver_version(kube: Any) -> str | None:
 
 def _usage(kube: Any, node: Obj) -> list[str]:
     """From metrics.k8s.io when it is served (metrics-server or another adapter); why not otherwise."""
+    groups = client.ApisApi(kube.api_client).get_api_versions(_request_timeout=kube.timeout).groups or []
+    if not any(g.name == "metrics.k8s.io" for g in groups):
+        return ["not shown: metrics.k8s.io is not served on this cluster (no metrics-server)"]
     try:
         metrics = client.CustomObjectsApi(kube.api_client).get_cluster_custom_object(
             "metrics.k8s.io", "v1beta1", "nodes", node["metadata"]["name"], _request_timeout=kube.timeout
@@ -148,7 +151,7 @@ def _usage(kube: Any, node: Obj) -> list[str]:
     except ApiException as exc:
         if exc.status == 403:
             return ["not shown: you may not get nodes.metrics.k8s.io"]
-        return ["not shown: metrics.k8s.io is not served on this cluster (no metrics-server)"]
+        return [f"not shown: metrics.k8s.io answered {exc.status} ({exc.reason})"]
     return usage_lines(metrics, node) or ["metrics.k8s.io returned no usage for this node"]
 
 
