@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -114,56 +115,86 @@ def parse_weights(text: str) -> Weights:
     return Weights(stable, canary)
 
 
-def parse_value(name: str, spec: ParamSpec, raw: str) -> Any:
-    """Check ``raw`` against the parameter's type; return the typed (unresolved) value."""
-    t = spec.type
-    if t == "bool":
-        low = raw.lower()
-        if low in ("true", "yes", "1", "on"):
-            return True
-        if low in ("false", "no", "0", "off"):
-            return False
-        raise ParseError(f"--{name} takes true or false, not `{raw}`")
-    if t == "integer":
-        if not re.fullmatch(r"-?\d{1,9}", raw):
-            raise ParseError(f"{name} must be a whole number, not `{raw}`")
-        value = int(raw)
-        if spec.min is not None and value < spec.min:
-            raise ParseError(f"{name} must be at least {spec.min}, not {value}")
-        if spec.max is not None and value > spec.max:
-            raise ParseError(f"{name} must be at most {spec.max}, not {value}")
-        return value
-    if t == "duration":
-        return parse_duration_param(raw)
-    if t == "weights":
-        if spec.choices and raw in spec.choices:
-            return raw  # a weights parameter may also take listed words (canary: promote, abort, status)
-        return parse_weights(raw)
-    if t == "choice":
-        assert spec.choices is not None
-        if raw not in spec.choices:
-            raise ParseError(f"{name} must be one of {', '.join(spec.choices)}; got `{raw}`")
-        return raw
-    if t in ("node", "pod"):
-        if len(raw) > 253 or not DNS_SUBDOMAIN.match(raw):
-            raise ParseError(
-                f"`{raw}` is not a valid {t} name", hint="names are lowercase letters, digits, '-' and '.'"
-            )
-        return raw
-    if t in ("namespace", "runbook"):
-        if len(raw) > 63 or not DNS_LABEL.match(raw):
-            raise ParseError(f"`{raw}` is not a valid {t} name")
-        return raw
-    if t == "workload":
-        kind, _, name = raw.rpartition("/")
-        if kind and kind.lower() not in WORKLOAD_KINDS:
-            raise ParseError(f"`{kind}` is not a workload kind", hint="use deployment/, statefulset/ or daemonset/")
-        if len(name) > 253 or not DNS_SUBDOMAIN.match(name):
-            raise ParseError(f"`{raw}` is not a valid workload name")
-        return WorkloadName(WORKLOAD_KINDS[kind.lower()] if kind else None, name)
+def _bool(name: str, spec: ParamSpec, raw: str) -> bool:
+    low = raw.lower()
+    if low in ("true", "yes", "1", "on"):
+        return True
+    if low in ("false", "no", "0", "off"):
+        return False
+    raise ParseError(f"--{name} takes true or false, not `{raw}`")
+
+
+def _integer(name: str, spec: ParamSpec, raw: str) -> int:
+    if not re.fullmatch(r"-?\d{1,9}", raw):
+        raise ParseError(f"{name} must be a whole number, not `{raw}`")
+    value = int(raw)
+    if spec.min is not None and value < spec.min:
+        raise ParseError(f"{name} must be at least {spec.min}, not {value}")
+    if spec.max is not None and value > spec.max:
+        raise ParseError(f"{name} must be at most {spec.max}, not {value}")
+    return value
+
+
+def _weights(name: str, spec: ParamSpec, raw: str) -> Weights | str:
+    if spec.choices and raw in spec.choices:
+        return raw  # a weights parameter may also take listed words (canary: promote, abort, status)
+    return parse_weights(raw)
+
+
+def _choice(name: str, spec: ParamSpec, raw: str) -> str:
+    assert spec.choices is not None
+    if raw not in spec.choices:
+        raise ParseError(f"{name} must be one of {', '.join(spec.choices)}; got `{raw}`")
+    return raw
+
+
+def _object_name(name: str, spec: ParamSpec, raw: str) -> str:
+    if len(raw) > 253 or not DNS_SUBDOMAIN.match(raw):
+        raise ParseError(
+            f"`{raw}` is not a valid {spec.type} name", hint="names are lowercase letters, digits, '-' and '.'"
+        )
+    return raw
+
+
+def _label(name: str, spec: ParamSpec, raw: str) -> str:
+    if len(raw) > 63 or not DNS_LABEL.match(raw):
+        raise ParseError(f"`{raw}` is not a valid {spec.type} name")
+    return raw
+
+
+def _workload(name: str, spec: ParamSpec, raw: str) -> WorkloadName:
+    kind, _, wname = raw.rpartition("/")
+    if kind and kind.lower() not in WORKLOAD_KINDS:
+        raise ParseError(f"`{kind}` is not a workload kind", hint="use deployment/, statefulset/ or daemonset/")
+    if len(wname) > 253 or not DNS_SUBDOMAIN.match(wname):
+        raise ParseError(f"`{raw}` is not a valid workload name")
+    return WorkloadName(WORKLOAD_KINDS[kind.lower()] if kind else None, wname)
+
+
+def _string(name: str, spec: ParamSpec, raw: str) -> str:
     if not SAFE_STRING.match(raw):
         raise ParseError(f"{name} contains characters that are not allowed: `{raw[:40]}`")
     return raw
+
+
+_PARSERS: dict[str, Callable[[str, ParamSpec, str], Any]] = {
+    "bool": _bool,
+    "integer": _integer,
+    "duration": lambda name, spec, raw: parse_duration_param(raw),
+    "weights": _weights,
+    "choice": _choice,
+    "node": _object_name,
+    "pod": _object_name,
+    "namespace": _label,
+    "runbook": _label,
+    "workload": _workload,
+    "string": _string,
+}
+
+
+def parse_value(name: str, spec: ParamSpec, raw: str) -> Any:
+    """Check ``raw`` against the parameter's type; return the typed (unresolved) value."""
+    return _PARSERS[spec.type](name, spec, raw)
 
 
 class Resolver(Protocol):

@@ -62,19 +62,26 @@ def test_five_thousand_log_lines_arrive_as_an_uploaded_file_with_secrets_redacte
     (post,) = fake_slack.wait_match("chat.postMessage", lambda c: c.args["channel"] == STAGING)
     Block.parse_all(post.args["blocks"])
     text = all_text(post.args["blocks"])
-    assert f"Logs of {chatty_pod} ({NS})" in text and "5000 lines" in text and "2 secrets redacted" in text
+    assert f"Logs of {chatty_pod} ({NS})" in text
+    assert "5000 lines" in text
+    assert "2 secrets redacted" in text
     assert "request 4999 ok" in text, "the last lines are shown in the message"
     assert secret not in text
 
     (asked,) = fake_slack.wait_for("files.getUploadURLExternal")
     (done,) = fake_slack.wait_for("files.completeUploadExternal")
     upload = fake_slack.uploads[done.args["files"][0]["id"]]
-    assert upload.completed and upload.filename == f"{NS}-{chatty_pod}-logs.txt" == asked.args["filename"]
-    assert upload.channel == STAGING and upload.thread_ts == fake_slack.posted_ts(post), "in the message's thread"
+    assert upload.completed
+    assert upload.filename == f"{NS}-{chatty_pod}-logs.txt" == asked.args["filename"]
+    assert upload.channel == STAGING
+    assert upload.thread_ts == fake_slack.posted_ts(post), "in the message's thread"
     content = (upload.content or b"").decode().splitlines()
-    assert len(content) == 5000 and content[0] == "request 0 ok" and content[-1] == "request 4999 ok"
+    assert len(content) == 5000
+    assert content[0] == "request 0 ok"
+    assert content[-1] == "request 4999 ok"
     assert content[10] == "boot: using aws key [redacted] and password=[redacted]"
-    assert secret.encode() not in (upload.content or b"") and b"hunter2" not in (upload.content or b"")
+    assert secret.encode() not in (upload.content or b"")
+    assert b"hunter2" not in (upload.content or b"")
 
 
 def test_triage_buttons_plan_the_runbook_as_the_clicker(
@@ -94,7 +101,8 @@ def test_triage_buttons_plan_the_runbook_as_the_clicker(
         lambda c: c.args["channel"] == STAGING and "Plan: cordon on staging" in all_text(c.args.get("blocks") or []),
     )
     text = all_text(plan.args["blocks"])
-    assert "requested by U0BOB as bob" in text and "cordon node node-2" in text
+    assert "requested by U0BOB as bob" in text
+    assert "cordon node node-2" in text
     assert "the API server accepts this change" in text
     assert [e["action_id"] for b in plan.args["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
         "rb_confirm",

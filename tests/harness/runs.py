@@ -31,7 +31,9 @@ def plan_text(report: Report | None) -> str:
 def planned(bot: Bot, text: str, chat_id: str = "U0ALICE") -> tuple[Outcome, RunRecord]:
     """Request a change; assert it is awaiting confirmation; return the outcome and its record."""
     out = bot.runs.request(text, who(bot, chat_id))
-    assert out.ok and out.pending and out.run_id, plan_text(out.report)
+    assert out.ok, plan_text(out.report)
+    assert out.pending, plan_text(out.report)
+    assert out.run_id
     rec = bot.store.get_run(out.run_id)
     assert rec is not None
     return out, rec
@@ -58,5 +60,7 @@ def run_change(bot: Bot, text: str, chat_id: str = "U0ALICE") -> tuple[Outcome, 
 def read(bot: Bot, text: str, chat_id: str = "U0ALICE") -> Report:
     """Run a read-only command; assert it ran at once; return its report."""
     out = bot.runs.request(text, who(bot, chat_id))
-    assert out.ok and not out.pending and out.report is not None, plan_text(out.report)
+    assert out.ok, plan_text(out.report)
+    assert not out.pending, plan_text(out.report)
+    assert out.report is not None
     return out.report

@@ -185,13 +185,8 @@ class FakeSlack:
             }
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{self._ts:.6f}"}
-        if method == "files.getUploadURLExternal":
-            with self._cond:
-                file_id = f"F{len(self.uploads) + 1:08d}"
-                self.uploads[file_id] = UploadedFile(file_id, str(args.get("filename")), int(args.get("length") or 0))
-            return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
-        if method == "files.completeUploadExternal":
-            return self._complete_upload(args)
+        if method.startswith("files."):
+            return self._files(method, args)
         if method == "users.info":
             user = self.users.get(str(args.get("user")))
             if user is None:
@@ -200,6 +195,17 @@ class FakeSlack:
         if method == "usergroups.list":
             return {"ok": True, "usergroups": self.usergroups}
         return {"ok": True}
+
+    def _files(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """files.uploadV2's first and last calls (the middle one is the raw upload to ``upload_url``)."""
+        if method == "files.getUploadURLExternal":
+            with self._cond:
+                file_id = f"F{len(self.uploads) + 1:08d}"
+                self.uploads[file_id] = UploadedFile(file_id, str(args.get("filename")), int(args.get("length") or 0))
+            return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(args)
+        return {"ok": False, "error": "unknown_method"}
 
     def _receive_upload(self, file_id: str, data: bytes) -> bool:
         with self._cond:

@@ -58,7 +58,8 @@ def test_gateway_httproute_split_promote_abort_and_status(
     cs.httproute(kube_api_client, namespace, "checkout", [("checkout", 100), ("checkout-canary", 0)])
     out, rec = planned(bot, f"canary checkout 90/10 -n {namespace}")
     text = plan_text(out.report)
-    assert "Gateway API HTTPRoute" in text and "found by backend names" in text
+    assert "Gateway API HTTPRoute" in text
+    assert "found by backend names" in text
     assert "HTTPRoute checkout rule 2 (/): checkout 100 → 90 (100% → 90%), checkout-canary 0 → 10 (0% → 10%)" in text
     assert "the API server accepts this change (server-side dry run)" in text
     assert f"patch httproutes.gateway.networking.k8s.io `checkout` in namespace {namespace}" in text
@@ -69,23 +70,24 @@ def test_gateway_httproute_split_promote_abort_and_status(
     run_change_from(bot, rec)
     assert route_weights(kube_api_client, namespace, "checkout") == [[100], [90, 10]], "rule 1 (/api) untouched"
     (write,) = cs.writes_in(control_plane.read_audit_events(), namespace)
-    assert write["verb"] == "patch" and write["impersonatedUser"]["username"] == "alice"
+    assert write["verb"] == "patch"
+    assert write["impersonatedUser"]["username"] == "alice"
     assert write["impersonatedUser"]["extra"]["runbook-bot.run-id"] == [rec.id]
 
     status = read(bot, f"canary checkout status -n {namespace}")
     assert status.title == "Canary checkout: 90/10 (stable/canary)"
-    assert "90 (90%)" in plan_text(status) and "10 (10%)" in plan_text(status)
+    assert "90 (90%)" in plan_text(status)
+    assert "10 (10%)" in plan_text(status)
 
     run_change(bot, f"canary checkout promote -n {namespace}")
     assert route_weights(kube_api_client, namespace, "checkout") == [[100], [0, 100]]
     run_change(bot, f"canary checkout abort -n {namespace}")
     assert route_weights(kube_api_client, namespace, "checkout") == [[100], [100, 0]]
     again = bot.runs.request(f"canary checkout 100/0 -n {namespace}", who(bot, "U0ALICE"))
-    assert again.ok and not again.pending, "no change: nothing to confirm"
-    assert (
-        again.report is not None
-        and again.report.title == "Canary checkout: already 100/0 (stable/canary) — nothing changed"
-    )
+    assert again.ok
+    assert not again.pending, "no change: nothing to confirm"
+    assert again.report is not None
+    assert again.report.title == "Canary checkout: already 100/0 (stable/canary) — nothing changed"
 
 
 def run_change_from(bot: Bot, rec: Any) -> None:
@@ -192,13 +194,16 @@ def test_argo_rollout_is_driven_through_its_status(bot: Bot, namespace: str, kub
     cs.rollout(kube_api_client, namespace, "orders", step_index=1)
     assert read(bot, f"canary orders status -n {namespace}").title == "Canary orders: 90/10 (stable/canary)"
     refused = bot.runs.request(f"canary orders 70/30 -n {namespace}", who(bot, "U0ALICE"))
-    assert not refused.ok and "none ahead of step 2 sets the canary to 30%" in plan_text(refused.report)
+    assert not refused.ok
+    assert "none ahead of step 2 sets the canary to 30%" in plan_text(refused.report)
     assert "its steps set 10%, 50%, 100%" in plan_text(refused.report)
     out, rec = planned(bot, f"canary orders 50/50 -n {namespace}")
-    assert "moving Rollout" in plan_text(out.report) and "step 3 (setWeight 50)" in plan_text(out.report)
+    assert "moving Rollout" in plan_text(out.report)
+    assert "step 3 (setWeight 50)" in plan_text(out.report)
     run_change_from(bot, rec)
     status = rollout_status(kube_api_client, namespace)
-    assert status["currentStepIndex"] == 2 and "pauseConditions" not in status
+    assert status["currentStepIndex"] == 2
+    assert "pauseConditions" not in status
     assert read(bot, f"canary orders status -n {namespace}").title == "Canary orders: 50/50 (stable/canary)"
     run_change(bot, f"canary orders promote -n {namespace}")
     assert rollout_status(kube_api_client, namespace)["promoteFull"] is True
@@ -212,8 +217,10 @@ def test_flagger_is_refused_with_the_command_to_use(
     cs.flagger_canary(kube_api_client, namespace, "billing")
     out = bot.runs.request(f"canary billing promote -n {namespace}", who(bot, "U0ALICE"))
     text = plan_text(out.report)
-    assert not out.ok and "billing is managed by Flagger" in text
-    assert f"kubectl -n {namespace} patch canary billing --type merge" in text and "skipAnalysis" in text
+    assert not out.ok
+    assert "billing is managed by Flagger" in text
+    assert f"kubectl -n {namespace} patch canary billing --type merge" in text
+    assert "skipAnalysis" in text
 
 
 @pytest.mark.parametrize(
@@ -231,11 +238,15 @@ def test_malformed_weights_are_refused_with_the_rule_and_change_nothing(
     cs.httproute(kube_api_client, namespace, "checkout", [("checkout", 100), ("checkout-canary", 0)])
     out = bot.runs.request(f"canary checkout {split} -n {namespace}", who(bot, "U0ALICE"))
     text = plan_text(out.report)
-    assert not out.ok and out.report is not None and out.report.title == "Cannot read that command"
-    assert why in text and "two whole numbers from 0 to 100 that add up to 100" in text
+    assert not out.ok
+    assert out.report is not None
+    assert out.report.title == "Cannot read that command"
+    assert why in text
+    assert "two whole numbers from 0 to 100 that add up to 100" in text
     assert route_weights(kube_api_client, namespace, "checkout") == [[100], [100, 0]]
     events = control_plane.read_audit_events()
-    assert cs.writes_in(events, namespace) == [] and cs.dry_runs_in(events, namespace) == []
+    assert cs.writes_in(events, namespace) == []
+    assert cs.dry_runs_in(events, namespace) == []
 
 
 def test_an_unknown_app_is_refused_with_close_names_and_changes_nothing(
@@ -244,7 +255,8 @@ def test_an_unknown_app_is_refused_with_close_names_and_changes_nothing(
     cs.httproute(kube_api_client, namespace, "checkout", [("checkout", 100), ("checkout-canary", 0)])
     out = bot.runs.request(f"canary checkuot 90/10 -n {namespace}", who(bot, "U0ALICE"))
     text = plan_text(out.report)
-    assert not out.ok and f"unknown canary app `checkuot` in namespace {namespace}" in text
+    assert not out.ok
+    assert f"unknown canary app `checkuot` in namespace {namespace}" in text
     assert "did you mean `checkout`?" in text
     assert cs.writes_in(control_plane.read_audit_events(), namespace) == []
 
@@ -256,12 +268,15 @@ def test_a_weight_outside_the_crd_schema_is_refused_at_plan_time_by_the_server(
     cs.httproute(kube_api_client, namespace, "huge", [("huge", 1), ("huge-next", 1)])
     out = bot.runs.request(f"canary huge 0/100 -n {namespace}", who(bot, "U0ALICE"))
     text = plan_text(out.report)
-    assert not out.ok and "the API server would refuse the new weights of HTTPRoute" in text
-    assert "weight in body should be less than or equal to 1000000" in text and "server-side dry run" in text, text
+    assert not out.ok
+    assert "the API server would refuse the new weights of HTTPRoute" in text
+    assert "weight in body should be less than or equal to 1000000" in text, text
+    assert "server-side dry run" in text
     events = control_plane.read_audit_events()
     assert cs.writes_in(events, namespace) == [], "nothing but dry runs"
     (dry,) = cs.dry_runs_in(events, namespace)
-    assert dry["responseStatus"]["code"] == 422 and dry["impersonatedUser"]["username"] == "alice"
+    assert dry["responseStatus"]["code"] == 422
+    assert dry["impersonatedUser"]["username"] == "alice"
     assert route_weights(kube_api_client, namespace, "huge") == [[1], [1, 1]]
 
 
@@ -270,7 +285,9 @@ def test_a_requester_without_rbac_is_refused_naming_the_permission(
 ) -> None:
     cs.httproute(kube_api_client, namespace, "checkout", [("checkout", 100), ("checkout-canary", 0)])
     out = bot.runs.request(f"canary checkout 90/10 -n {namespace}", who(bot, "U0MALLORY"))
-    assert not out.ok and out.report is not None and out.report.title == "Not allowed"
+    assert not out.ok
+    assert out.report is not None
+    assert out.report.title == "Not allowed"
     assert out.report.summary == (
         f"mallory may not patch httproutes.gateway.networking.k8s.io `checkout` in namespace {namespace} on cluster staging"
     )

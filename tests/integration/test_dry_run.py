@@ -101,12 +101,14 @@ def test_a_policy_that_forbids_the_cordon_refuses_it_at_plan_time(
     wait_for("the admission policy to be enforced", policy_active, 30)
     out = bot.runs.request(f"cordon {node}", who(bot, "U0ALICE"))
     text = plan_text(out.report)
-    assert not out.ok and f"the API server would refuse the cordon of node {node}" in text
+    assert not out.ok
+    assert f"the API server would refuse the cordon of node {node}" in text
     assert "nodes labelled runbook-bot.test/no-cordon must never be cordoned" in text
     assert f"ValidatingAdmissionPolicy '{POLICY}'" in text
     assert not core.read_node(node).spec.unschedulable
     writes = node_writes(control_plane, node)
-    assert writes and all("dryRun=All" in e["requestURI"] for e in writes), "only dry runs reached the server"
+    assert writes
+    assert all("dryRun=All" in e["requestURI"] for e in writes), "only dry runs reached the server"
     assert {e["impersonatedUser"]["username"] for e in writes} == {"alice"}
 
 
@@ -134,11 +136,13 @@ def test_the_dry_run_of_a_pod_deletion_deletes_nothing(
     out, rec = planned(bot, f"delete-pod {pod.metadata.name} -n {namespace}")
     assert "the API server accepts this change" in plan_text(out.report)
     again = client.CoreV1Api(kube_api_client).read_namespaced_pod(pod.metadata.name, namespace)
-    assert again.metadata.uid == pod.metadata.uid and again.metadata.deletion_timestamp is None
+    assert again.metadata.uid == pod.metadata.uid
+    assert again.metadata.deletion_timestamp is None
     deletes = [
         e
         for e in control_plane.read_audit_events()
         if e.get("verb") == "delete" and (e.get("objectRef") or {}).get("namespace") == namespace
     ]
-    assert len(deletes) == 1 and "dryRun=All" in deletes[0]["requestURI"]
+    assert len(deletes) == 1
+    assert "dryRun=All" in deletes[0]["requestURI"]
     bot.runs.cancel(rec.id, rec.plan_hash, who(bot, "U0ALICE"))

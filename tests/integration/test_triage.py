@@ -69,7 +69,8 @@ def test_a_not_ready_node_offers_cordon_drain_and_replace(bot: Bot, kube_api_cli
     ]
     assert len({a.kind for p in report.parts if isinstance(p, Section) for a in p.actions}) == 3, "unique button ids"
     text = plan_text(report)
-    assert "NodeNotReady" in text and "Node is not ready" in text
+    assert "NodeNotReady" in text
+    assert "Node is not ready" in text
     assert "kubelet fake" in (report.summary or "")
     assert "not shown: metrics.k8s.io is not served on this cluster (no metrics-server)" in text, text
 

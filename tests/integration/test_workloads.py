@@ -74,20 +74,24 @@ def test_restart_completes_a_real_rollout(
     before = {p.metadata.uid for p in ws.pods(kube_api_client, namespace, "web")}
     out, rec = planned(bot, f"restart web -n {namespace}")
     text = plan_text(out.report)
-    assert "kubectl.kubernetes.io/restartedAt" in text and "the API server accepts this change" in text
-    report, final = confirm_and_run(bot, rec)
+    assert "kubectl.kubernetes.io/restartedAt" in text
+    assert "the API server accepts this change" in text
+    _, final = confirm_and_run(bot, rec)
     assert final.state == "succeeded", final.outcome
     assert "deployment/web restarted" in (final.outcome or "")
     dep = ws.rolled_out(kube_api_client, namespace, "web")
     assert "kubectl.kubernetes.io/restartedAt" in (dep.spec.template.metadata.annotations or {})
     after = {p.metadata.uid for p in ws.pods(kube_api_client, namespace, "web")}
-    assert len(after) == 2 and not (after & before), "every pod was replaced"
+    assert len(after) == 2
+    assert not (after & before), "every pod was replaced"
     (patch,) = human_writes(control_plane, namespace, rec.id)
-    assert patch["impersonatedUser"]["username"] == "alice" and patch["objectRef"]["resource"] == "deployments"
+    assert patch["impersonatedUser"]["username"] == "alice"
+    assert patch["objectRef"]["resource"] == "deployments"
 
     status = read(bot, f"rollout-status web -n {namespace}")
     assert status.title == "Rollout of deployment/web: complete"
-    assert "2 (current)" in plan_text(status) and ws.IMAGE_V1 in plan_text(status)
+    assert "2 (current)" in plan_text(status)
+    assert ws.IMAGE_V1 in plan_text(status)
 
 
 def test_rollback_restores_the_previous_image_and_lists_real_revisions(
@@ -102,7 +106,8 @@ def test_rollback_restores_the_previous_image_and_lists_real_revisions(
 
     unknown = bot.runs.request(f"rollback web 9 -n {namespace}", who(bot, "U0ALICE"))
     text = plan_text(unknown.report)
-    assert not unknown.ok and "deployment/web has no revision 9" in text
+    assert not unknown.ok
+    assert "deployment/web has no revision 9" in text
     assert f"its revisions: 2 (current): app={ws.IMAGE_V2}; 1: app={ws.IMAGE_V1}" in text
 
     out, rec = planned(bot, f"rollback web -n {namespace}")
@@ -151,11 +156,13 @@ def test_scaling_to_zero_on_production_waits_for_approval(
     ws.deployment(kube_api_client, namespace, "web", 2, pool)
     ws.rolled_out(kube_api_client, namespace, "web")
     out, rec = planned(bot, f"scale web 1 -n {namespace} --cluster production")
-    assert rec.risk == "change" and rec.approvals_required == 0
+    assert rec.risk == "change"
+    assert rec.approvals_required == 0
     bot.runs.cancel(rec.id, rec.plan_hash, who(bot, "U0ALICE"))
 
     out, rec = planned(bot, f"scale web 0 -n {namespace} --cluster production")
-    assert rec.risk == "destructive" and rec.approvals_required == 1
+    assert rec.risk == "destructive"
+    assert rec.approvals_required == 1
     assert "`scale` (destructive)" in plan_text(out.report)
     assert "scaling to 0 stops every pod of deployment/web" in plan_text(out.report)
     decision = bot.runs.confirm(rec.id, rec.plan_hash, who(bot, "U0ALICE"))
@@ -167,10 +174,12 @@ def test_scaling_to_zero_on_production_waits_for_approval(
     assert approval.execute
     bot.runs.execute(rec.id)
     final = bot.store.get_run(rec.id)
-    assert final is not None and final.state == "succeeded", final.outcome if final else None
+    assert final is not None
+    assert final.state == "succeeded", final.outcome
     assert client.AppsV1Api(kube_api_client).read_namespaced_deployment("web", namespace).spec.replicas == 0
     (write,) = human_writes(control_plane, namespace, rec.id)
-    assert write["objectRef"]["subresource"] == "scale" and write["impersonatedUser"]["username"] == "alice"
+    assert write["objectRef"]["subresource"] == "scale"
+    assert write["impersonatedUser"]["username"] == "alice"
     assert write["impersonatedUser"]["extra"]["runbook-bot.approvers"] == ["bob"]
 
 
@@ -195,7 +204,8 @@ def test_restart_failed_deletes_exactly_the_failing_pods(
     assert "skipped pod lonely: Error, 5 restarts, owner none: no controller would recreate it (add --force" in text
     _, final = confirm_and_run(bot, rec)
     assert final.state == "succeeded", final.outcome
-    assert final.outcome is not None and final.outcome.startswith(f"Deleted 3 failing pods in {namespace}")
+    assert final.outcome is not None
+    assert final.outcome.startswith(f"Deleted 3 failing pods in {namespace}")
 
     gone = {p.metadata.uid for p in crashing + pulling}
     live = {
@@ -232,10 +242,15 @@ def test_logs_are_redacted_and_long_output_becomes_a_file(
 
     report = read(bot, f"logs {pod.metadata.name} -n {namespace}")
     text = plan_text(report)
-    assert "starting api" in text and "ready" in text
-    assert token not in text and jwt not in text and "hunter2" not in text
-    assert "using GITHUB_TOKEN=[redacted]" in text and "Authorization: Bearer [redacted]" in text
-    assert "3 secrets redacted" in (report.summary or "") and not report.attachments
+    assert "starting api" in text
+    assert "ready" in text
+    assert token not in text
+    assert jwt not in text
+    assert "hunter2" not in text
+    assert "using GITHUB_TOKEN=[redacted]" in text
+    assert "Authorization: Bearer [redacted]" in text
+    assert "3 secrets redacted" in (report.summary or "")
+    assert not report.attachments
 
     via_workload = read(bot, f"logs deployment/api --tail 2 -n {namespace}")
     assert f"[{pod.metadata.name}] password: [redacted]" in plan_text(via_workload)
@@ -250,11 +265,9 @@ def test_logs_are_redacted_and_long_output_becomes_a_file(
     big = read(bot, f"logs {chatty.metadata.name} --tail 5000 -n {namespace}")
     (attachment,) = big.attachments
     content = attachment.content.splitlines()
-    assert (
-        len(content) == 5000
-        and content[0] == "line 0 api_key=[redacted]"
-        and content[-1] == "line 4999 api_key=[redacted]"
-    )
+    assert len(content) == 5000
+    assert content[0] == "line 0 api_key=[redacted]"
+    assert content[-1] == "line 4999 api_key=[redacted]"
     assert "secret" not in attachment.content
     assert "the full output (5000 lines) is attached as a file" in big.context
 
@@ -281,8 +294,11 @@ def test_change_runbooks_refuse_a_requester_without_rbac_naming_the_permission(
         ws.rolled_out(kube_api_client, namespace, "web")
     ws.failing(kube_api_client, namespace, "crashy", 1, "CrashLoopBackOff")
     out = bot.runs.request(f"{command} -n {namespace}", who(bot, "U0MALLORY"))
-    assert not out.ok and out.report is not None and out.report.title == "Not allowed"
-    assert (out.report.summary or "").startswith(f"mallory may not ") and missing in (out.report.summary or "")
+    assert not out.ok
+    assert out.report is not None
+    assert out.report.title == "Not allowed"
+    assert (out.report.summary or "").startswith("mallory may not ")
+    assert missing in (out.report.summary or "")
     assert f"in namespace {namespace} on cluster staging" in (out.report.summary or "")
     assert (
         client.AppsV1Api(kube_api_client).read_namespaced_deployment("web", namespace).metadata.generation
@@ -297,11 +313,14 @@ def test_read_runbooks_refuse_a_requester_without_rbac(
     ws.rolled_out(kube_api_client, namespace, "api")
     (pod,) = ws.pods(kube_api_client, namespace, "api")
     logs = bot.runs.request(f"logs {pod.metadata.name} -n {namespace}", who(bot, "U0MALLORY"))
-    assert not logs.ok and logs.report is not None
+    assert not logs.ok
+    assert logs.report is not None
     assert logs.report.summary == (
         f"mallory may not get pods/log `{pod.metadata.name}` in namespace {namespace} on cluster staging"
     )
     status = bot.runs.request(f"rollout-status web -n {namespace}", who(bot, "U0NOBODY"))
-    assert not status.ok and 'User "nobody" cannot get resource "deployments"' in plan_text(status.report)
+    assert not status.ok
+    assert 'User "nobody" cannot get resource "deployments"' in plan_text(status.report)
     triage = bot.runs.request(f"triage {pod.spec.node_name}", who(bot, "U0NOBODY"))
-    assert not triage.ok and 'User "nobody" cannot get resource "nodes"' in plan_text(triage.report)
+    assert not triage.ok
+    assert 'User "nobody" cannot get resource "nodes"' in plan_text(triage.report)
