@@ -167,7 +167,8 @@ def service(api: client.ApiClient, ns: str, name: str, selector: dict[str, str])
 def app_deployment(
     api: client.ApiClient, ns: str, name: str, replicas: int, labels: dict[str, str], image: str = IMAGE
 ) -> None:
-    """A Deployment whose pods carry ``labels`` (pinned nowhere: the scheduler places them on kwok nodes)."""
+    """A Deployment whose pods carry ``labels``; they select no node (stay Pending): the canary tests only
+    read and write the Deployment, and no other test's node may receive them."""
     body = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -179,7 +180,7 @@ def app_deployment(
                 "metadata": {"labels": labels},
                 "spec": {
                     "containers": [{"name": "app", "image": image}],
-                    "tolerations": [{"operator": "Exists"}],
+                    "nodeSelector": {"runbook-bot.test/no-such-node": "true"},
                     "terminationGracePeriodSeconds": 1,
                 },
             },

@@ -35,7 +35,7 @@ def bot(
                 "canary": "huge-next",
                 "weight_total": 2_000_000,
             },
-            "shop": {"promote_image": True},
+            "store": {"promote_image": True},
         }
     }
     b = build_bot(Settings(**doc))
@@ -132,6 +132,29 @@ def test_istio_virtualservice_subsets(bot: Bot, namespace: str, kube_api_client:
     assert vs_weights(kube_api_client, namespace) == [0, 100]
     run_change(bot, f"canary search abort -n {namespace}")
     assert vs_weights(kube_api_client, namespace) == [100, 0]
+
+
+def test_promote_can_make_the_canary_the_new_stable_image(
+    bot: Bot, namespace: str, kube_api_client: client.ApiClient, control_plane: ControlPlane
+) -> None:
+    """canary.apps.store.promote_image: promote also gives deployment store the canary's image."""
+    cs.httproute(kube_api_client, namespace, "store", [("store", 90), ("store-canary", 10)])
+    cs.app_deployment(kube_api_client, namespace, "store", 2, {"app": "store"}, image="registry.local/store:1")
+    cs.app_deployment(
+        kube_api_client, namespace, "store-canary", 1, {"app": "store-canary"}, image="registry.local/store:2"
+    )
+    out, rec = planned(bot, f"canary store promote -n {namespace}")
+    text = plan_text(out.report)
+    assert "store 90 → 0 (90% → 0%), store-canary 10 → 100 (10% → 100%)" in text
+    assert "deployment store container app: image registry.local/store:1 → registry.local/store:2" in text
+    assert "send traffic back with `canary store 100/0` once it is ready" in text
+    assert text.count("the API server accepts this change") == 2, "both writes dry-run"
+    run_change_from(bot, rec)
+    assert route_weights(kube_api_client, namespace, "store") == [[90], [0, 100]]
+    dep = client.AppsV1Api(kube_api_client).read_namespaced_deployment("store", namespace)
+    assert dep.spec.template.spec.containers[0].image == "registry.local/store:2"
+    kinds = sorted(e["objectRef"]["resource"] for e in cs.writes_in(control_plane.read_audit_events(), namespace))
+    assert kinds == ["deployments", "httproutes"]
 
 
 def canary_annotations(api: client.ApiClient, ns: str) -> dict[str, str]:
