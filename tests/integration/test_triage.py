@@ -54,7 +54,9 @@ def section(report: object, title_part: str) -> Section:
     return found
 
 
-def test_a_not_ready_node_offers_cordon_drain_and_replace(bot: Bot, kube_api_client: client.ApiClient) -> None:
+def test_a_not_ready_node_offers_cordon_drain_and_replace(
+    bot: Bot, kube_api_client: client.ApiClient, control_plane: ControlPlane
+) -> None:
     node = unique_name("sick")
     create_node(client.CoreV1Api(kube_api_client), node, ready=False)
     node_event(kube_api_client, node, "NodeNotReady", "Node is not ready")
@@ -73,6 +75,14 @@ def test_a_not_ready_node_offers_cordon_drain_and_replace(bot: Bot, kube_api_cli
     assert "Node is not ready" in text
     assert "kubelet fake" in (report.summary or "")
     assert "not shown: metrics.k8s.io is not served on this cluster (no metrics-server)" in text, text
+    run_id = report.context[-1].split("run ")[-1]
+    reads = [e for e in control_plane.read_audit_events() if run_id in str(e.get("impersonatedUser"))]
+    assert {(e["verb"], (e.get("objectRef") or {}).get("resource")) for e in reads} >= {
+        ("get", "nodes"),
+        ("list", "pods"),
+        ("list", "events"),
+    }
+    assert {e["impersonatedUser"]["username"] for e in reads} == {"alice"}
 
 
 def test_crash_looping_pods_are_ranked_by_restarts(bot: Bot, namespace: str, kube_api_client: client.ApiClient) -> None:

@@ -95,7 +95,7 @@ def test_restart_completes_a_real_rollout(
 
 
 def test_rollback_restores_the_previous_image_and_lists_real_revisions(
-    bot: Bot, namespace: str, pool: dict[str, str], kube_api_client: client.ApiClient
+    bot: Bot, namespace: str, pool: dict[str, str], kube_api_client: client.ApiClient, control_plane: ControlPlane
 ) -> None:
     ws.deployment(kube_api_client, namespace, "web", 2, pool)
     ws.rolled_out(kube_api_client, namespace, "web")
@@ -117,6 +117,8 @@ def test_rollback_restores_the_previous_image_and_lists_real_revisions(
     assert final.state == "succeeded", final.outcome
     ws.rolled_out(kube_api_client, namespace, "web")
     assert image_of(kube_api_client, namespace, "web") == ws.IMAGE_V1
+    (patch,) = human_writes(control_plane, namespace, rec.id)
+    assert patch["impersonatedUser"]["username"] == "alice"
     assert {p.spec.containers[0].image for p in ws.pods(kube_api_client, namespace, "web")} == {ws.IMAGE_V1}
 
 
@@ -184,7 +186,7 @@ def test_scaling_to_zero_on_production_waits_for_approval(
 
 
 def test_restart_failed_deletes_exactly_the_failing_pods(
-    bot: Bot, namespace: str, pool: dict[str, str], kube_api_client: client.ApiClient
+    bot: Bot, namespace: str, pool: dict[str, str], kube_api_client: client.ApiClient, control_plane: ControlPlane
 ) -> None:
     ws.deployment(kube_api_client, namespace, "crashy", 2, pool, fail="CrashLoopBackOff")
     ws.deployment(kube_api_client, namespace, "puller", 1, pool, fail="ImagePullBackOff")
@@ -207,6 +209,9 @@ def test_restart_failed_deletes_exactly_the_failing_pods(
     assert final.outcome is not None
     assert final.outcome.startswith(f"Deleted 3 failing pods in {namespace}")
 
+    deletes = human_writes(control_plane, namespace, rec.id)
+    assert sorted(e["objectRef"]["name"] for e in deletes) == sorted(p.metadata.name for p in crashing + pulling)
+    assert {e["impersonatedUser"]["username"] for e in deletes} == {"alice"}
     gone = {p.metadata.uid for p in crashing + pulling}
     live = {
         p.metadata.uid
@@ -223,7 +228,12 @@ def test_restart_failed_deletes_exactly_the_failing_pods(
 
 
 def test_logs_are_redacted_and_long_output_becomes_a_file(
-    bot: Bot, namespace: str, pool: dict[str, str], kube_api_client: client.ApiClient, tmp_path: Path
+    bot: Bot,
+    namespace: str,
+    pool: dict[str, str],
+    kube_api_client: client.ApiClient,
+    control_plane: ControlPlane,
+    tmp_path: Path,
 ) -> None:
     ws.deployment(kube_api_client, namespace, "api", 1, pool)
     ws.rolled_out(kube_api_client, namespace, "api")
@@ -247,6 +257,16 @@ def test_logs_are_redacted_and_long_output_becomes_a_file(
     assert token not in text
     assert jwt not in text
     assert "hunter2" not in text
+    run_id = report.context[-1].split("run ")[-1]
+    (read_log,) = [
+        e
+        for e in control_plane.read_audit_events()
+        if (e.get("objectRef") or {}).get("subresource") == "log"
+        and run_id in str(e.get("impersonatedUser"))
+        and e.get("stage") == "ResponseComplete"
+    ]
+    assert read_log["impersonatedUser"]["username"] == "alice"
+    assert read_log["objectRef"]["name"] == pod.metadata.name
     assert "using GITHUB_TOKEN=[redacted]" in text
     assert "Authorization: Bearer [redacted]" in text
     assert "3 secrets redacted" in (report.summary or "")

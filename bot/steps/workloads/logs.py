@@ -81,6 +81,9 @@ class PodLogs(Step[LogsParams]):
     Params = LogsParams
     summary = "recent log lines of a pod or workload"
 
+    def static_permissions(self, params: LogsParams | None) -> list[Permission]:
+        return [Permission(verb="get", resource="pods", subresource="log")]
+
     def _sources(self, ctx: StepContext, params: LogsParams) -> tuple[list[Source], WorkloadRef | None]:
         assert ctx.settings is not None
         kind_word, _, name = params.target.rpartition("/")

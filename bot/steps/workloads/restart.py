@@ -44,6 +44,9 @@ class RestartWorkload(Step[RestartParams]):
     Params = RestartParams
     summary = "rolling restart of a workload, followed until the new pods are available"
 
+    def static_permissions(self, params: RestartParams | None) -> list[Permission]:
+        return [Permission(verb="patch", resource="deployments", group="apps")]
+
     def plan(self, ctx: StepContext, params: RestartParams) -> StepPlan:
         ref = params.workload
         obj = read_workload(ctx.kube, ref)
@@ -90,6 +93,9 @@ class RolloutStatus(Step[StatusParams]):
     name = "workloads.rollout_status"
     Params = StatusParams
     summary = "rollout status of a workload"
+
+    def static_permissions(self, params: StatusParams | None) -> list[Permission]:
+        return [Permission(verb="get", resource="deployments", group="apps")]
 
     def plan(self, ctx: StepContext, params: StatusParams) -> StepPlan:
         ref = params.workload

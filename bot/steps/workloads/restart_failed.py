@@ -85,6 +85,9 @@ class RestartFailedPods(Step[RestartFailedParams]):
     Params = RestartFailedParams
     summary = "delete the CrashLoopBackOff/Error/ImagePullBackOff pods of a workload or namespace"
 
+    def static_permissions(self, params: RestartFailedParams | None) -> list[Permission]:
+        return [Permission(verb="list", resource="pods"), Permission(verb="delete", resource="pods")]
+
     def _find(self, ctx: StepContext, params: RestartFailedParams) -> tuple[list[FailingPod], list[FailingPod]]:
         workload = read_workload(ctx.kube, params.workload) if params.workload else None
         pods = list(ctx.kube.list_raw(ctx.kube.core.list_namespaced_pod, namespace=params.namespace))

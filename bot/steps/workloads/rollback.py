@@ -95,6 +95,12 @@ class RollbackDeployment(Step[RollbackParams]):
     Params = RollbackParams
     summary = "roll a Deployment back to an earlier revision"
 
+    def static_permissions(self, params: RollbackParams | None) -> list[Permission]:
+        return [
+            Permission(verb="patch", resource="deployments", group="apps"),
+            Permission(verb="list", resource="replicasets", group="apps"),
+        ]
+
     def _target(self, kube: KubeAccess, params: RollbackParams) -> tuple[Obj, Revision, int | None]:
         ref = params.deployment
         if ref.kind != "Deployment":

@@ -68,6 +68,9 @@ class ScaleWorkload(Step[ScaleParams]):
     Params = ScaleParams
     summary = "scale a Deployment or StatefulSet"
 
+    def static_permissions(self, params: ScaleParams | None) -> list[Permission]:
+        return [Permission(verb="patch", resource="deployments", group="apps", subresource="scale")]
+
     def plan(self, ctx: StepContext, params: ScaleParams) -> StepPlan:
         assert ctx.settings is not None
         ref, n = params.workload, params.replicas
