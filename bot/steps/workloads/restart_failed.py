@@ -143,6 +143,9 @@ class RestartFailedPods(Step[RestartFailedParams]):
                     raise
                 gone.append(p.name)
             ctx.progress(f"deleted {i}/{len(delete)} failing pods")
+        if not delete:
+            scope = f"{params.workload}" if params.workload else f"namespace {ns}"
+            return Report(title=f"No failing pods in {scope}", tone=Tone.OK, summary="nothing was deleted")
         report = Report(
             title=f"Deleted {_pods(len(deleted))} in {ns}",
             tone=Tone.OK,

@@ -136,6 +136,7 @@ class RollbackDeployment(Step[RollbackParams]):
         if template_of(target.replicaset) == _template(dep):
             plan.warnings.append(f"{ref} already runs the template of revision {target.number} — nothing will change")
             plan.mutates = False
+            plan.risk = "read"  # nothing to confirm or approve
             return plan
         server_dry_run(
             plan,

@@ -101,6 +101,7 @@ class ScaleWorkload(Step[ScaleParams]):
             server_dry_run(plan, f"scaling {ref} to {n}", lambda: _scale(ctx, ref, n, DRY_RUN))
         else:
             plan.warnings.append(f"{ref} already has {n} replicas — nothing will change")
+            plan.risk = "read"  # nothing to confirm
         return plan
 
     @staticmethod
