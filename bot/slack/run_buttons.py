@@ -29,9 +29,11 @@ def register_run_buttons(app: App, bot: Bot, mapper: IdentityMapper, messages: R
     """Register the ``rb_run_<i>`` listener: ack at once, request the command after the ack."""
 
     def on_click(ack: Ack) -> None:
+        """Acknowledge within Slack's 3 seconds; the work happens in ``after_click``."""
         ack()
 
     def after_click(body: dict[str, Any]) -> None:
+        """Request the button's command as the clicker and post its plan (or the refusal, to them only)."""
         action = body["actions"][0]
         command = str(action.get("value", "")).strip()
         user_id = body["user"]["id"]

@@ -31,6 +31,7 @@ class _Rule:
     effective: list[int]
 
     def weights(self) -> RuleWeights:
+        """The rule as the plan shows it: stable, canary and the other backends' weights."""
         others = tuple(
             (n, w) for i, (n, w) in enumerate(zip(self.names, self.effective, strict=True)) if i not in self.pair
         )
@@ -38,6 +39,7 @@ class _Rule:
 
     @property
     def pair(self) -> tuple[int, int]:
+        """The indices of the stable and canary backends."""
         return (self.stable, self.canary)
 
 
