@@ -68,6 +68,21 @@ class Requester:
         return f"{self.kube_user} (groups: {groups})"
 
 
+@dataclass(frozen=True)
+class Weights:
+    """A traffic split like 90/10: stable and canary percentages, integers 0–100 summing to 100."""
+
+    stable: int
+    canary: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.stable <= 100 and 0 <= self.canary <= 100) or self.stable + self.canary != 100:
+            raise ValueError(f"{self.stable}/{self.canary} is not a split of 100")
+
+    def __str__(self) -> str:
+        return f"{self.stable}/{self.canary}"
+
+
 class WorkloadRef(BaseModel):
     """A resolved workload: its kind (Deployment, StatefulSet, DaemonSet), name and namespace."""
 

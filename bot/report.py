@@ -21,13 +21,33 @@ class Tone(StrEnum):
 
 
 @dataclass
+class Action:
+    """A button (Slack) or prompt (shell): ``kind`` names the decision, ``value`` what it binds to."""
+
+    kind: str
+    label: str
+    value: str
+    style: str | None = None  # "primary" | "danger" | None
+
+
+@dataclass
 class Section:
-    """A titled group of lines, optionally with short ``key: value`` fields first."""
+    """A titled group of lines, optionally with short ``key: value`` fields first and buttons after."""
 
     title: str | None = None
     fields: list[tuple[str, str]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     tone: Tone = Tone.INFO
+    actions: list[Action] = field(default_factory=list)
+
+
+@dataclass
+class Attachment:
+    """Output too long for a message (a log): Slack uploads it as a file, the shell saves it."""
+
+    filename: str
+    content: str
+    title: str = ""
 
 
 @dataclass
@@ -41,16 +61,6 @@ class Table:
 
 
 @dataclass
-class Action:
-    """A button (Slack) or prompt (shell): ``kind`` names the decision, ``value`` what it binds to."""
-
-    kind: str
-    label: str
-    value: str
-    style: str | None = None  # "primary" | "danger" | None
-
-
-@dataclass
 class Report:
     """What a run tells its user: a title, sections and tables, and a footer context line."""
 
@@ -60,6 +70,7 @@ class Report:
     parts: list[Section | Table] = field(default_factory=list)
     context: list[str] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
 
     def section(self, title: str | None = None, *, tone: Tone = Tone.INFO) -> Section:
         """Append and return a new section."""
@@ -94,6 +105,7 @@ def report_from_dict(doc: dict[str, Any]) -> Report:
         else:
             p["fields"] = [tuple(f) for f in p.get("fields", [])]
             p["tone"] = Tone(p.get("tone", "info"))
+            p["actions"] = [Action(**a) for a in p.get("actions", [])]
             parts.append(Section(**p))
     return Report(
         title=doc["title"],
@@ -102,4 +114,5 @@ def report_from_dict(doc: dict[str, Any]) -> Report:
         parts=parts,
         context=list(doc.get("context", [])),
         actions=[Action(**a) for a in doc.get("actions", [])],
+        attachments=[Attachment(**a) for a in doc.get("attachments", [])],
     )

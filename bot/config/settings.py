@@ -16,9 +16,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.config.access import AccessSettings
 from bot.config.backup import BackupSettings
+from bot.config.canary import CanarySettings
 from bot.config.cloud import CloudSettings
 from bot.config.execution import ExecutionSettings, RetentionSettings
 from bot.config.health import HealthSettings
+from bot.config.workloads import WorkloadSettings
 from bot.config.yaml_source import LocatedYaml
 from bot.selectors import cluster_matches
 
@@ -269,6 +271,8 @@ class Settings(BaseSettings):
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings, description="etcd-backup (bot/config/backup.py)")
+    canary: CanarySettings = Field(default_factory=CanarySettings, description="canary apps and their routers")
+    workloads: WorkloadSettings = Field(default_factory=WorkloadSettings, description="scale guard rails, logs")
     runbook_dirs: list[Path] = Field(default_factory=list, description="operator runbook folders")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"

@@ -21,11 +21,11 @@ from bot.clients.api_errors import call_translated, translated_api_errors
 from bot.clients.kube import Impersonation, KubeAccess, KubeClients
 from bot.cloud import CloudClients
 from bot.config.settings import Settings
-from bot.engine.params import ParamSpec, Weights, WorkloadName, parse_value, resolution_permissions, resolve_value
+from bot.engine.params import ParamSpec, WorkloadName, parse_value, resolution_permissions, resolve_value
 from bot.engine.parser import Invocation, bind, tokenize
 from bot.engine.runbooks import Runbook, RunbookCatalog, substitute
 from bot.errors import BotError, DeniedError, NotFoundError, ParseError, UserError
-from bot.model import Permission, Requester
+from bot.model import Permission, Requester, Weights
 from bot.report import Report, Tone
 from bot.steps.base import RunbookInfo, Step, StepContext, StepPlan
 from bot.steps.registry import StepRegistry
@@ -33,6 +33,7 @@ from bot.steps.resolve import KubeResolver, closest
 from bot.store import Store
 
 log = logging.getLogger("bot.engine")
+RISK_ORDER = ("read", "change", "destructive")
 
 
 @dataclass
@@ -60,9 +61,21 @@ class PreparedRun:
     permissions: list[Permission] = field(default_factory=list)
 
     @property
+    def risk(self) -> str:
+        """The run's risk: the runbook's, unless its step plans say otherwise.
+
+        A plan may raise it (`scale web 0` is destructive, so approval rules for destructive runs
+        apply) or, when every step's plan says so, lower it (`canary web status` only reads).
+        """
+        declared = [s.plan.risk or self.runbook.risk for s in self.steps]
+        if not declared:
+            return self.runbook.risk
+        return max(declared, key=RISK_ORDER.index)
+
+    @property
     def needs_confirmation(self) -> bool:
-        """Anything but a read-only runbook is confirmed first."""
-        return self.runbook.risk != "read"
+        """Anything but a read-only run is confirmed first."""
+        return self.risk != "read"
 
 
 def new_ref() -> str:

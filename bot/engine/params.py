@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.durations import EXAMPLES, DurationError, parse_duration
 from bot.errors import ParseError
-from bot.model import Permission, WorkloadRef
+from bot.model import Permission, Weights, WorkloadRef
 
 ParamType = Literal[
     "string",
@@ -66,6 +66,8 @@ class ParamSpec(BaseModel):
     def _consistent(self) -> ParamSpec:
         if self.type == "choice" and not self.choices:
             raise ValueError("a choice parameter needs 'choices'")
+        if self.choices and self.type not in ("choice", "weights"):
+            raise ValueError("'choices' applies to choice and weights parameters only")
         if self.required is None:
             self.required = self.default is None and self.type != "bool"
         if self.positional is None:
@@ -78,17 +80,6 @@ class ParamSpec(BaseModel):
             except ParseError as exc:  # a ValueError, so the runbook loader reports it with file and line
                 raise ValueError(f"invalid default: {exc.message}") from None
         return self
-
-
-@dataclass(frozen=True)
-class Weights:
-    """A traffic split like 90/10: stable and canary percentages summing to 100."""
-
-    stable: int
-    canary: int
-
-    def __str__(self) -> str:
-        return f"{self.stable}/{self.canary}"
 
 
 @dataclass(frozen=True)
@@ -107,16 +98,22 @@ def parse_duration_param(text: str) -> timedelta:
         raise ParseError(str(exc), hint=f"use forms like {EXAMPLES}") from None
 
 
+WEIGHTS_RULE = "a split is stable/canary: two whole numbers from 0 to 100 that add up to 100, e.g. 90/10"
+
+
 def parse_weights(text: str) -> Weights:
-    """``90/10`` → Weights(90, 10); both integers 0–100 summing to 100."""
-    m = re.fullmatch(r"(-?\d{1,4})/(-?\d{1,4})", text.strip())
-    if m is None:
-        raise ParseError(f"`{text}` is not a weight split", hint="write it as stable/canary, e.g. 90/10")
-    stable, canary = int(m.group(1)), int(m.group(2))
+    """``90/10`` → Weights(90, 10); both integers 0–100 summing to 100. Errors state the rule."""
+    raw = text.strip()
+    parts = raw.split("/")
+    if len(parts) != 2:
+        raise ParseError(f"`{text[:40]}` is not a weight split: it has {len(parts)} parts", hint=WEIGHTS_RULE)
+    if not all(re.fullmatch(r"-?\d{1,4}", p) for p in parts):
+        raise ParseError(f"`{text[:40]}` is not a weight split: weights are whole numbers", hint=WEIGHTS_RULE)
+    stable, canary = int(parts[0]), int(parts[1])
     if not (0 <= stable <= 100 and 0 <= canary <= 100):
-        raise ParseError(f"weights `{text}` must each be between 0 and 100")
+        raise ParseError(f"weights `{raw}`: each weight must be between 0 and 100", hint=WEIGHTS_RULE)
     if stable + canary != 100:
-        raise ParseError(f"weights `{text}` add up to {stable + canary}, not 100")
+        raise ParseError(f"weights `{raw}` add up to {stable + canary}, not 100", hint=WEIGHTS_RULE)
     return Weights(stable, canary)
 
 
@@ -138,6 +135,12 @@ def _integer(name: str, spec: ParamSpec, raw: str) -> int:
     if spec.max is not None and value > spec.max:
         raise ParseError(f"{name} must be at most {spec.max}, not {value}")
     return value
+
+
+def _weights(name: str, spec: ParamSpec, raw: str) -> Weights | str:
+    if spec.choices and raw in spec.choices:
+        return raw  # a weights parameter may also take listed words (canary: promote, abort, status)
+    return parse_weights(raw)
 
 
 def _choice(name: str, spec: ParamSpec, raw: str) -> str:
@@ -176,7 +179,7 @@ _PARSERS: dict[str, Callable[[str, ParamSpec, str], Any]] = {
     "bool": _bool,
     "integer": _integer,
     "duration": lambda _name, _spec, raw: parse_duration_param(raw),
-    "weights": lambda _name, _spec, raw: parse_weights(raw),
+    "weights": _weights,
     "choice": _choice,
     "node": _object_name,
     "pod": _object_name,

@@ -31,7 +31,7 @@ def plan_report(run: PreparedRun, rule: ApprovalRule) -> Report:
     who = run.requester.display_name + f" as {run.requester.describe()}"
     report = Report(
         title=f"{run.runbook.name} on {run.cluster}",
-        summary=f"`{run.runbook.name}` ({run.runbook.risk}) requested by {who}",
+        summary=f"`{run.runbook.name}` ({run.risk}) requested by {who}",
     )
     steps = report.section("Steps")
     steps.lines = [f"{i}. {s.plan.description}" for i, s in enumerate(run.steps, 1)]

@@ -83,7 +83,7 @@ class RunRequests:
         run: PreparedRun,
         ref: str,
     ) -> Outcome:
-        rule = self.ledger.rule(run.runbook.name, run.runbook.risk, run.cluster)
+        rule = self.ledger.rule(run.runbook.name, run.risk, run.cluster)
         rec = self._record(text, requester, channel, request_key, run, rule)
         if not self.ledger.store.create_run(rec):
             log.info("duplicate request ignored", extra={"request_key": request_key})
@@ -130,7 +130,7 @@ class RunRequests:
         return RunRecord(
             id=run.run_id,
             runbook=run.runbook.name,
-            risk=run.runbook.risk,
+            risk=run.risk,
             cluster=run.cluster,
             namespace=run.namespace,
             command=text.strip(),

@@ -24,6 +24,8 @@ def _section(s: Section) -> list[str]:
     out = [f"[{MARK[s.tone]}] {s.title}"] if s.title else []
     out += [f"  {k}: {v}" for k, v in s.fields]
     out += [f"  {line}" for line in s.lines]
+    if s.actions:
+        out.append("  runbooks: " + "  ".join(f"`{a.value}`" for a in s.actions))
     return out
 
 
@@ -39,4 +41,6 @@ def render_text(report: Report) -> str:
         lines += ["", "-- " + " · ".join(report.context)]
     if report.actions:
         lines.append("   options: " + "  ".join(f"[{a.label}]" for a in report.actions))
+    for attachment in report.attachments:
+        lines.append(f"   attached: {attachment.filename} ({len(attachment.content.splitlines())} lines)")
     return "\n".join(lines)

@@ -9,7 +9,10 @@ the same impersonation, authorization and approval rules as Slack.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import TextIO
 
 from bot.engine.bootstrap import Bot
@@ -17,12 +20,23 @@ from bot.engine.identity import IdentityMapper
 from bot.engine.workflow import Decision
 from bot.errors import DeniedError, UserError
 from bot.model import Requester
-from bot.report import Report
+from bot.report import Attachment, Report
 from bot.shell.render import render_text
 
 PROMPT = "k8s> "
 LOCAL_USER = "local"
 VERBS = ("confirm", "approve", "deny", "cancel", "break-glass", "abort")
+
+
+def save_attachment(attachment: Attachment, folder: Path | None = None) -> Path:
+    """Write an attachment to ``folder`` (default: <tmp>/runbook-bot), readable by the owner only."""
+    folder = folder or Path(tempfile.gettempdir()) / "runbook-bot"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / Path(attachment.filename).name  # never a path from elsewhere
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(attachment.content)
+    return path
 
 
 def requester_for(bot: Bot, as_user: str | None) -> Requester:
@@ -51,8 +65,10 @@ class Shell:
         self.stdout.flush()
 
     def show(self, report: Report) -> None:
-        """Print a report followed by a blank line."""
+        """Print a report followed by a blank line; long output (attachments) is saved to files."""
         self.say(render_text(report) + "\n")
+        for attachment in report.attachments:
+            self.say(f"   saved to {save_attachment(attachment)}\n")
 
     def ask(self, question: str) -> bool:
         """A yes/no prompt (a button); anything but y/yes is no. EOF is no."""

@@ -23,6 +23,7 @@ from bot.slack.blocks import report_fallback_text
 from bot.slack.identity import SlackProfiles
 from bot.slack.interactions import register_interactions
 from bot.slack.messages import AuditChannel, RunMessages
+from bot.slack.run_buttons import register_run_buttons
 from bot.slack.writer import SlackWriter, blocks_of
 
 log = logging.getLogger("bot.slack")
@@ -61,6 +62,7 @@ def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: 
     register_commands(app, bot, mapper, messages)
     register_interactions(app, bot, mapper, messages)
     register_alert_interactions(app, bot, mapper, messages)
+    register_run_buttons(app, bot, mapper, messages)
     return app
 
 
@@ -96,7 +98,8 @@ def register_commands(app: App, bot: Bot, mapper: IdentityMapper, messages: RunM
                 messages.post(outcome.run_id, channel, outcome.report)
             else:
                 try:
-                    messages.writer.post(channel, outcome.report)
+                    posted = messages.writer.post(channel, outcome.report)
+                    messages.attach(channel, outcome.report.attachments, thread_ts=posted.ts)
                 except PostError as exc:
                     if exc.reason not in ("not_in_channel", "channel_not_found", "is_archived"):
                         raise

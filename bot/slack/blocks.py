@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.report import Report, Section, Table, Tone
+from bot.report import Action, Report, Section, Table, Tone
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000
@@ -87,7 +87,21 @@ def _section_blocks(s: Section) -> list[Block]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=title) if title else None, fields=fields or None))
     if s.lines:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_lines_text([escape(x) for x in s.lines]))))
+    if s.actions:
+        blocks.append(_buttons(s.actions))
     return blocks
+
+
+def _buttons(actions: list[Action]) -> ActionsBlock:
+    """One row of buttons (Slack allows 25 per actions block; action ids are unique per block)."""
+    return ActionsBlock(
+        elements=[
+            ButtonElement(
+                text=PlainTextObject(text=a.label[:75]), action_id=f"rb_{a.kind}", value=a.value[:2000], style=a.style
+            )
+            for a in actions[:25]
+        ]
+    )
 
 
 def report_blocks(report: Report) -> list[Block]:
@@ -112,13 +126,7 @@ def report_blocks(report: Report) -> list[Block]:
         )
         blocks = [*blocks[: limit - 1], more]
     if report.actions:
-        buttons = [
-            ButtonElement(
-                text=PlainTextObject(text=a.label[:75]), action_id=f"rb_{a.kind}", value=a.value[:2000], style=a.style
-            )
-            for a in report.actions[:25]
-        ]
-        blocks.append(ActionsBlock(elements=buttons))
+        blocks.append(_buttons(report.actions))
     return blocks
 
 

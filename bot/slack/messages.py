@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from bot.health.alerting.ports import MessageRef, PostError
-from bot.report import Report
+from bot.report import Attachment, Report
 from bot.slack.writer import SlackWriter
 from bot.store import AuditEvent, RunRecord, Store
 
@@ -124,6 +124,14 @@ class RunMessages:
             self.writer.reply(ref, text)
         except PostError as exc:
             log.warning("cannot post to the run thread", extra={"run_id": run_id, "error": exc.reason})
+
+    def attach(self, channel: str, attachments: list[Attachment], thread_ts: str | None = None) -> None:
+        """Upload long output (a log) as files, in the message's thread (files.uploadV2's three calls)."""
+        for item in attachments:
+            try:
+                self.writer.upload(channel, item, thread_ts=thread_ts)
+            except PostError as exc:
+                log.warning("cannot upload a file", extra={"file": item.filename, "error": exc.reason})
 
     def notice(self, channel: str, user: str, text: str) -> None:
         """An ephemeral line for one user (a refused click, a stale button)."""

@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.health.alerting.ports import MessageRef, PostError
-from bot.report import Report
+from bot.report import Attachment, Report
 from bot.slack.blocks import report_blocks, report_fallback_text
 
 TEXT_LIMIT = 3000
@@ -76,6 +76,17 @@ class SlackWriter:
     def notice(self, channel: str, user: str, text: str) -> None:
         """An ephemeral line for one user (a refused click, a stale button), escaped."""
         self._call(self.client.chat_postEphemeral, channel=channel, user=user, text=escape(text)[:TEXT_LIMIT])
+
+    def upload(self, channel: str, item: Attachment, *, thread_ts: str | None = None) -> None:
+        """Upload long output (a log) as a file, in a message's thread (files.uploadV2's three calls)."""
+        self._call(
+            self.client.files_upload_v2,
+            channel=channel,
+            thread_ts=thread_ts,
+            content=item.content,
+            filename=item.filename,
+            title=item.title or item.filename,
+        )
 
     def _post(self, channel: str, *, thread: MessageRef | None, **fields: Any) -> MessageRef:
         if thread is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -36,6 +36,9 @@ class StepPlan:
     details: list[str] = field(default_factory=list)
     fingerprint: dict[str, Any] = field(default_factory=dict)
     mutates: bool = False
+    # What this plan does can differ from the runbook's declared risk: `scale web 0` is destructive,
+    # `canary web status` only reads. None keeps the runbook's risk (see PreparedRun.risk).
+    risk: Literal["read", "change", "destructive"] | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from bot.kube_facts import pod_status
 from bot.model import ObjectRef, Permission
 from bot.report import Report, Tone
 from bot.steps.base import Step, StepContext, StepPlan
+from bot.steps.dry_run import DRY_RUN, delete_options, server_dry_run
 
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 
@@ -48,15 +49,23 @@ class _SetUnschedulable(Step[NodeParams]):
                 f"node {params.node} is already {'cordoned' if self.unschedulable else 'schedulable'}"
                 " — nothing will change"
             )
+        else:
+            server_dry_run(
+                plan, f"the {self.verb_word} of node {params.node}", lambda: self._patch(ctx, params, DRY_RUN)
+            )
         return plan
 
-    def run(self, ctx: StepContext, params: NodeParams) -> Report:
-        ctx.kube.core.patch_node(
+    def _patch(self, ctx: StepContext, params: NodeParams, dry_run: str | None = None) -> object:
+        return ctx.kube.core.patch_node(
             params.node,
             {"spec": {"unschedulable": self.unschedulable}},
             _content_type=STRATEGIC_MERGE,
             _request_timeout=ctx.kube.timeout,
+            **({"dry_run": dry_run} if dry_run else {}),
         )
+
+    def run(self, ctx: StepContext, params: NodeParams) -> Report:
+        self._patch(ctx, params)
         state = "cordoned (no new pods will be scheduled)" if self.unschedulable else "schedulable again"
         return Report(title=f"Node {params.node} {state}", tone=Tone.OK)
 
@@ -137,6 +146,17 @@ class DeletePod(Step[DeletePodParams]):
                     hint="add --force if that is what you want",
                 )
             plan.warnings.append("this pod has no controller and will NOT be recreated")
+        server_dry_run(
+            plan,
+            f"the deletion of pod {params.namespace}/{params.pod}",
+            lambda: ctx.kube.core.delete_namespaced_pod(
+                params.pod,
+                params.namespace,
+                _request_timeout=ctx.kube.timeout,
+                body=delete_options(pod.metadata.uid, dry_run=True),
+                dry_run=DRY_RUN,
+            ),
+        )
         return plan
 
     def run(self, ctx: StepContext, params: DeletePodParams) -> Report:

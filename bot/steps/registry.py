@@ -34,6 +34,7 @@ class StepRegistry:
 def default_registry() -> StepRegistry:
     """The built-in executors."""
     from bot.steps.backup import EtcdBackup, ListBackups, RestoreChecklist, VerifyBackup
+    from bot.steps.canary import CanaryTraffic
     from bot.steps.drain import EvictPods
     from bot.steps.health_report import HealthReport
     from bot.steps.history import AuditLog, RecentRuns
@@ -41,6 +42,15 @@ def default_registry() -> StepRegistry:
     from bot.steps.kube_read import ClusterStatus, ListNodes, PodsOnNode
     from bot.steps.meta import Help, WhoAmI
     from bot.steps.replace_node import ClaimGroup, DeleteNode, TerminateInstance, WaitReplacementNode
+    from bot.steps.triage import TriageNode
+    from bot.steps.workloads import (
+        PodLogs,
+        RestartFailedPods,
+        RestartWorkload,
+        RollbackDeployment,
+        RolloutStatus,
+        ScaleWorkload,
+    )
 
     return StepRegistry(
         [
@@ -64,5 +74,13 @@ def default_registry() -> StepRegistry:
             ListBackups(),
             VerifyBackup(),
             RestoreChecklist(),
+            CanaryTraffic(),
+            ScaleWorkload(),
+            RestartWorkload(),
+            RolloutStatus(),
+            RollbackDeployment(),
+            RestartFailedPods(),
+            PodLogs(),
+            TriageNode(),
         ]
     )

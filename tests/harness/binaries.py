@@ -24,7 +24,6 @@ KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.22.0"
-GATEWAY_API_VERSION = "v1.4.0"
 
 KUBERNETES_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 REQUIRED = (*KUBERNETES_BINARIES, "etcd", "etcdutl", "kwok", "helm")
@@ -152,20 +151,10 @@ def build(out: Path) -> Path:
 
 
 def gateway_api_crds() -> Path:
-    """Download the Gateway API module (for its CRD manifests) and return its standard CRD folder."""
-    env = _go_env()
-    res = subprocess.run(
-        ["go", "mod", "download", "-json", f"sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        cwd=tempfile.gettempdir(),
-    )
-    folder = Path(json.loads(res.stdout)["Dir"]) / "config" / "crd" / "standard"
-    if not folder.is_dir():
-        raise RuntimeError(f"Gateway API CRDs not found at {folder}")
-    return folder
+    """The cached folder of the Gateway API CRDs (see ``tests.harness.crds``: one place for every CRD set)."""
+    from tests.harness.crds import fetch
+
+    return fetch("gateway-api")
 
 
 def ensure_binaries() -> Path:

@@ -219,6 +219,9 @@ class ControlPlane:
                 f"--audit-log-path={self.audit_log_path}",
                 "--audit-log-mode=blocking",
                 "--audit-log-format=json",
+                # kwok nodes' Hostname addresses do not resolve: reach their "kubelet" (kwok's server,
+                # which serves pods/log from kwok Logs objects) at the InternalIP, 127.0.0.1.
+                "--kubelet-preferred-address-types=InternalIP",
             ],
         )
         self._wait(
@@ -257,6 +260,7 @@ class ControlPlane:
                 f"--cert-dir={self.root / 'scheduler'}",
             ],
         )
+        install_kwok_logs_crd(self.admin_kubeconfig)  # before kwok starts watching Logs objects
         kwok_home = self.root / "kwok-home"  # kwok also reads ~/.kwok/kwok.yaml: keep it hermetic
         kwok_home.mkdir()
         kwok = self._spawn(
@@ -271,6 +275,8 @@ class ControlPlane:
                 f"--node-port={kwok_port}",
                 f"--node-ip={LOOPBACK}",
                 "--cidr=10.244.0.0/16",
+                # pods/log: a test creates a kwok `Logs` object naming the file kwok serves for a pod.
+                "--enable-crds=Logs",
             ],
             extra_env={"HOME": str(kwok_home)},
         )
@@ -452,6 +458,19 @@ class ControlPlane:
             return resp.status, resp.read().decode(errors="replace")
         finally:
             conn.close()
+
+
+def install_kwok_logs_crd(kubeconfig: Path) -> None:
+    """Install kwok's ``Logs`` CRD (from the kwok Go module, cached) so kwok can serve pod logs."""
+    from kubernetes import config
+
+    from tests.harness.crds import install_crds
+
+    api = config.new_client_from_config(config_file=str(kubeconfig), context=CONTEXT)
+    try:
+        install_crds(api, "kwok", ("logs",))
+    finally:
+        api.close()
 
 
 def _http_get(host: str, port: int, path: str) -> tuple[int, str]:

@@ -22,6 +22,20 @@ from tests.harness.socket_mode_server import SocketModeServer
 
 
 @dataclass
+class UploadedFile:
+    """A file sent through files.getUploadURLExternal → upload → files.completeUploadExternal."""
+
+    file_id: str
+    filename: str
+    length: int
+    content: bytes | None = None
+    completed: bool = False
+    channel: str | None = None
+    thread_ts: str | None = None
+    title: str | None = None
+
+
+@dataclass
 class SlackCall:
     """One recorded request."""
 
@@ -41,6 +55,7 @@ class FakeSlack:
         self.usergroups: list[dict[str, Any]] = []
         self.errors: dict[str, str] = {}
         self.socket_mode: SocketModeServer | None = None
+        self.uploads: dict[str, UploadedFile] = {}  # file id → what files.uploadV2 sent
         self._ts = 1700000000.000100
         self._cond = threading.Condition()
         fake = self
@@ -54,6 +69,9 @@ class FakeSlack:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                if self.path.startswith("/upload/"):  # files.uploadV2 step 2: the raw bytes
+                    self._upload(self.path[len("/upload/") :], self.rfile.read(length))
+                    return
                 raw = self.rfile.read(length).decode() if length else ""
                 ctype = self.headers.get("Content-Type", "")
                 if "json" in ctype:
@@ -62,11 +80,20 @@ class FakeSlack:
                     body = {k: v[0] for k, v in parse_qs(raw).items()}
                 self._handle(body)
 
+            def _upload(self, file_id: str, data: bytes) -> None:
+                ok = fake._receive_upload(file_id, data)
+                answer = f"OK - {len(data)}".encode() if ok else b"unknown upload url"
+                self.send_response(200 if ok else 404)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
             def _handle(self, body: dict[str, Any]) -> None:
                 url = urlparse(self.path)
                 args = {k: v[0] for k, v in parse_qs(url.query).items()}
                 args.update(body)
-                for key in ("blocks", "attachments"):
+                for key in ("blocks", "attachments", "files"):
                     if isinstance(args.get(key), str):
                         args[key] = json.loads(args[key])
                 if url.path.startswith("/api/"):
@@ -158,6 +185,8 @@ class FakeSlack:
             }
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{self._ts:.6f}"}
+        if method.startswith("files."):
+            return self._files(method, args)
         if method == "users.info":
             user = self.users.get(str(args.get("user")))
             if user is None:
@@ -166,6 +195,44 @@ class FakeSlack:
         if method == "usergroups.list":
             return {"ok": True, "usergroups": self.usergroups}
         return {"ok": True}
+
+    def _files(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """files.uploadV2's first and last calls (the middle one is the raw upload to ``upload_url``)."""
+        if method == "files.getUploadURLExternal":
+            with self._cond:
+                file_id = f"F{len(self.uploads) + 1:08d}"
+                self.uploads[file_id] = UploadedFile(file_id, str(args.get("filename")), int(args.get("length") or 0))
+            return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(args)
+        return {"ok": False, "error": "unknown_method"}
+
+    def _receive_upload(self, file_id: str, data: bytes) -> bool:
+        with self._cond:
+            upload = self.uploads.get(file_id)
+            if upload is None:
+                return False
+            upload.content = data
+            self._cond.notify_all()
+            return True
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Like Slack: every listed file must have been uploaded, with exactly the announced length."""
+        done = []
+        with self._cond:
+            for item in args.get("files") or []:
+                upload = self.uploads.get(str(item.get("id")))
+                if upload is None or upload.content is None:
+                    return {"ok": False, "error": "file_not_found"}
+                if len(upload.content) != upload.length:
+                    return {"ok": False, "error": "file_upload_size_mismatch"}
+                upload.completed = True
+                upload.channel = args.get("channel_id")
+                upload.thread_ts = args.get("thread_ts")
+                upload.title = item.get("title")
+                done.append({"id": upload.file_id, "name": upload.filename, "title": upload.title})
+            self._cond.notify_all()
+        return {"ok": True, "files": done}
 
     def wait_for(self, method: str, count: int = 1, timeout: float = 15.0) -> list[SlackCall]:
         """Block until ``count`` calls of ``method`` were recorded; return them."""

@@ -58,11 +58,12 @@ def cordoned(api: client.ApiClient, name: str) -> bool:
 
 
 def patches(cp: ControlPlane, node: str, run_id: str) -> list[dict[str, Any]]:
-    """Audit events of PATCH on the node made for this run (as the impersonated requester)."""
+    """Audit events of PATCH on the node made for this run (as the impersonated requester), dry runs aside."""
     return [
         e
         for e in cp.read_audit_events()
         if e.get("verb") == "patch"
+        and "dryRun" not in e.get("requestURI", "")
         and (e.get("objectRef") or {}).get("name") == node
         and (e.get("objectRef") or {}).get("resource") == "nodes"
         and run_id in json.dumps((e.get("impersonatedUser") or {}).get("extra"))
