@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.errors import UserError
 from bot.model import Permission, Weights
@@ -59,9 +59,11 @@ class CanaryParams(BaseModel):
     """The app, and a split (``90/10``) or ``promote`` / ``abort`` / ``status``."""
 
     model_config = ConfigDict(extra="forbid")
-    app: str
-    action: Weights | Literal["promote", "abort", "status"]
-    namespace: str
+    app: str = Field(description="the app whose traffic to shift")
+    action: Weights | Literal["promote", "abort", "status"] = Field(
+        description="a stable/canary split such as 90/10, or promote, abort or status"
+    )
+    namespace: str = Field(description="the app's namespace")
 
 
 def _request(params: CanaryParams) -> tuple[Action, Weights]:
