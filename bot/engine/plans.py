@@ -7,22 +7,23 @@ from datetime import datetime
 from bot.config.settings import ApprovalRule
 from bot.engine.engine import PreparedRun
 from bot.report import Action, Report, Tone, report_from_dict
-from bot.store import ApprovalRecord, RunRecord
+from bot.store import ApprovalRecord, RunRecord, RunState
 
-STATE_WORDS = {
-    "awaiting_confirmation": ("Plan", Tone.INFO),
-    "awaiting_approval": ("Awaiting approval", Tone.WARN),
-    "queued": ("Starting", Tone.INFO),
-    "running": ("Running", Tone.INFO),
-    "succeeded": ("Done", Tone.OK),
-    "failed": ("Failed", Tone.ERROR),
-    "cancelled": ("Cancelled", Tone.INFO),
-    "denied": ("Denied", Tone.ERROR),
-    "expired": ("Expired", Tone.WARN),
-    "interrupted": ("Interrupted", Tone.ERROR),
-    "aborting": ("Aborting", Tone.WARN),
-    "aborted": ("Aborted", Tone.WARN),
-    "replan_required": ("Plan changed — not run", Tone.WARN),
+STATE_WORDS: dict[RunState, tuple[str, Tone]] = {
+    RunState.PLANNED: ("Planning", Tone.INFO),
+    RunState.AWAITING_CONFIRMATION: ("Plan", Tone.INFO),
+    RunState.AWAITING_APPROVAL: ("Awaiting approval", Tone.WARN),
+    RunState.QUEUED: ("Starting", Tone.INFO),
+    RunState.RUNNING: ("Running", Tone.INFO),
+    RunState.SUCCEEDED: ("Done", Tone.OK),
+    RunState.FAILED: ("Failed", Tone.ERROR),
+    RunState.CANCELLED: ("Cancelled", Tone.INFO),
+    RunState.DENIED: ("Denied", Tone.ERROR),
+    RunState.EXPIRED: ("Expired", Tone.WARN),
+    RunState.INTERRUPTED: ("Interrupted", Tone.ERROR),
+    RunState.ABORTING: ("Aborting", Tone.WARN),
+    RunState.ABORTED: ("Aborted", Tone.WARN),
+    RunState.REPLAN_REQUIRED: ("Plan changed — not run", Tone.WARN),
 }
 
 
@@ -59,18 +60,18 @@ def run_report(
 ) -> Report:
     """The run's message for its current state: the stored plan under a state header."""
     report = report_from_dict(rec.plan)
-    word, tone = STATE_WORDS.get(rec.state, (rec.state, Tone.INFO))
+    word, tone = STATE_WORDS[RunState(rec.state)]
     report.title = f"{word}: {report.title}"
     report.tone = tone
     report.actions = []
     status = report.section("Status", tone=tone)
     approved = [a for a in approvals if a.decision == "approve" and a.plan_hash == rec.plan_hash]
-    if rec.state == "awaiting_confirmation":
+    if rec.state == RunState.AWAITING_CONFIRMATION:
         status.lines.append(f"{rec.requester_name}: confirm to run this plan (expires {_hm(rec.expires_at)} UTC)")
     if rec.approvals_required:
         names = ", ".join(a.approver_name for a in approved) or "none yet"
         status.fields.append(("Approvals", f"{len(approved)} of {rec.approvals_required}: {names}"))
-    if rec.state == "awaiting_approval":
+    if rec.state == RunState.AWAITING_APPROVAL:
         status.lines.append(f"Waiting for approval until {_hm(rec.expires_at)} UTC. The requester cannot approve.")
     for a in approvals:
         if a.decision == "deny":
@@ -83,9 +84,9 @@ def run_report(
         status.fields.append(("Duration", f"{(rec.finished_at - rec.started_at).total_seconds():.1f}s"))
     status.lines += extra or []
     value = f"{rec.id}:{rec.plan_hash}"
-    if rec.state == "awaiting_confirmation":
+    if rec.state == RunState.AWAITING_CONFIRMATION:
         report.actions = [Action("confirm", "Confirm", value, "primary"), Action("cancel", "Cancel", value)]
-    elif rec.state == "awaiting_approval":
+    elif rec.state == RunState.AWAITING_APPROVAL:
         report.actions = [
             Action("approve", "Approve", value, "primary"),
             Action("deny", "Deny", value, "danger"),
@@ -93,7 +94,7 @@ def run_report(
         ]
         if rec.policy.get("break_glass_allowed"):
             report.actions.append(Action("break_glass", "Break glass", value, "danger"))
-    elif rec.state == "running" and rec.risk != "read":
+    elif rec.state == RunState.RUNNING and rec.risk != "read":
         report.actions = [Action("abort", "Abort", value, "danger")]
     return report
 
