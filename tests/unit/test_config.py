@@ -87,3 +87,14 @@ def test_check_config_accepts_the_example(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr()
     assert "configuration OK: 2 cluster(s) (staging, production)" in out.out
     assert code == 0
+
+
+def test_config_may_follow_the_sub_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``runbook-bot check-config --config FILE`` (as the README writes it) reads FILE, like ``--config FILE check-config``."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("clusters:\n  after-sub: {}\n")
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    assert "1 cluster(s) (after-sub)" in capsys.readouterr().out
+    assert main(["--config", str(tmp_path / "missing.yaml"), "check-config", "--config", str(cfg)]) == 0
+    assert main(["--config", str(cfg), "check-config"]) == 0
+    assert "1 cluster(s) (after-sub)" in capsys.readouterr().out
