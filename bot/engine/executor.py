@@ -2,7 +2,9 @@
 
 ``workers`` runs execute at once; more wait in order (a run's message says how many are ahead of
 it); at most ``per_user`` of one person's runs execute at once (the others wait their turn); a
-decision that would queue beyond ``queue`` waiting runs is refused with "try again". On shutdown
+decision that would queue beyond ``queue`` waiting runs is refused with "try again". Waiting runs
+are heart-beaten like running ones (``beat``), so no replica takes over a run whose owner is alive
+and only busy; one that is no longer ours (aborted before it started) leaves the line. On shutdown
 the executor takes no more runs, raises every running run's abort flag (steps stop at a safe
 point), hands back the runs that had not started (another replica takes them) and waits for the
 running ones up to the grace period.
@@ -22,6 +24,8 @@ from bot.engine.execution import RunControl
 
 log = logging.getLogger("bot.executor")
 Work = Callable[[str, RunControl], None]
+#: Stamp the heartbeat of these runs; the ids still ours.
+Beat = Callable[[list[str]], set[str]]
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,11 @@ class Ticket:
 class RunExecutor:
     """Runs ``work(run_id, control)`` on ``workers`` threads of its own, in order, within the limits."""
 
-    def __init__(self, settings: ExecutionSettings, work: Work, release: Callable[[str], None]) -> None:
+    def __init__(self, settings: ExecutionSettings, work: Work, release: Callable[[str], None], beat: Beat) -> None:
         self._settings = settings
         self._work = work
         self._release = release
+        self._beat = beat
         self._cond = threading.Condition()
         self._waiting: deque[tuple[str, str]] = deque()  # (run_id, user)
         self._running: dict[str, tuple[str, RunControl]] = {}
@@ -103,6 +108,26 @@ class RunExecutor:
                 thread = threading.Thread(target=self._worker, name=f"run-worker-{i}", daemon=True)
                 self._threads.append(thread)
                 thread.start()
+            keeper = threading.Thread(target=self._keep_waiting, name="run-queue-keeper", daemon=True)
+            self._threads.append(keeper)
+            keeper.start()
+
+    def _keep_waiting(self) -> None:
+        """Heart-beat the runs waiting for a worker (running ones have their own keeper); drop those not ours."""
+        while not self._closing.wait(self._settings.heartbeat_seconds):
+            with self._cond:
+                waiting = [r for r, _ in self._waiting]
+            if not waiting:
+                continue
+            try:
+                gone = set(waiting) - self._beat(waiting)
+            except Exception:  # the store may be unreachable for a moment: beat again next round
+                log.warning("cannot heart-beat the waiting runs", exc_info=True)
+                continue
+            if gone:  # aborted before it started: nothing left to run
+                with self._cond:
+                    self._waiting = deque(item for item in self._waiting if item[0] not in gone)
+                log.info("runs no longer ours left the line", extra={"runs": ",".join(sorted(gone))})
 
     def _next(self) -> tuple[str, str] | None:
         """The first waiting run whose person is under ``per_user`` (the lock is held)."""

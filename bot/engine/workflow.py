@@ -74,7 +74,7 @@ class RunService:
         self.owner_id = owner_id or new_owner_id()
         self.ledger = RunLedger(store, settings, clock, audit_sink)
         self.requests = RunRequests(self.ledger, engine, self.owner_id)
-        self.executor = RunExecutor(settings.execution, self._work, self._hand_back)
+        self.executor = RunExecutor(settings.execution, self._work, self._hand_back, self._beat)
         self.decisions = RunDecisions(self.ledger, engine, self.owner_id, lambda _rec: self.executor.refusal())
         self.execution = RunExecution(self.ledger, engine, self.owner_id)
         self.recovery = Recovery(self.ledger, self.owner_id, self._take, self._tell_final)
@@ -179,6 +179,9 @@ class RunService:
 
     def _hand_back(self, run_id: str) -> None:
         self.store.release_queued_run(run_id, self.owner_id)
+
+    def _beat(self, run_ids: list[str]) -> set[str]:
+        return self.store.heartbeat(self.owner_id, run_ids)
 
     def _take(self, rec: RunRecord) -> None:
         self.executor.submit(rec.id, rec.kube_user or rec.requester_chat_id)
