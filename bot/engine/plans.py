@@ -93,7 +93,7 @@ def run_report(
         ]
         if rec.policy.get("break_glass_allowed"):
             report.actions.append(Action("break_glass", "Break glass", value, "danger"))
-    elif rec.state == "running" and rec.risk != "read":
+    elif rec.state in ("queued", "running") and rec.risk != "read":  # queued: waiting for its turn
         report.actions = [Action("abort", "Abort", value, "danger")]
     return report
 

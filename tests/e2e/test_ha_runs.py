@@ -421,3 +421,58 @@ def test_ack_under_load_50_commands_and_an_abort_are_answered_within_3s_while_8_
     ha.slack.wait_match(
         "chat.postMessage", lambda c: c.args.get("channel") == STAGING and "Cluster staging" in text_of(c), 50, 180
     )
+
+
+def test_a_run_waiting_for_its_turn_is_kept_by_its_live_owner_and_never_taken_over(
+    ha: HaSession, cluster: DrainNodes
+) -> None:
+    core, ns = cluster.core, cluster.namespace
+    nodes = [cluster.node() for _ in range(3)]
+    for i, node in enumerate(nodes):
+        held(ha.api, ns, f"held-{i}", node)
+    for i, node in enumerate(nodes):
+        wait_running(core, ns, f"held-{i}", 2, node)
+        wait_pdb_blocks(ha.api, ns, f"held-{i}-pdb", 2)
+    a, b = ha.start(ha.config(execution={"per_user": 1}), "a", "b")
+
+    running = start_run(a, ha.slack, f"drain {nodes[0]} --timeout 5m", nodes[0])
+    wait_update(ha.slack, running.ts, "waiting on PDB")
+    waiting = start_run(a, ha.slack, f"drain {nodes[1]} --timeout 5m", nodes[1])
+    dropped = start_run(a, ha.slack, f"drain {nodes[2]} --timeout 5m", nodes[2])
+    queued_at = datetime.now(UTC)
+    # alice may have one run executing: the others wait in a's queue. b looks for stale runs every
+    # second; a run waiting its turn with a live owner is not stale, however long it waits.
+    beyond = queued_at + timedelta(seconds=3 * STALE)
+
+    def kept_waiting_long_enough() -> bool | None:
+        recs = [ha.run(run.id) for run in (waiting, dropped)]
+        for rec in recs:
+            assert rec.state == "queued", (rec.state, rec.owner_id, rec.outcome)
+            assert owner_of(a, rec), rec.owner_id
+        return True if all(rec.heartbeat_at and rec.heartbeat_at >= beyond for rec in recs) else None
+
+    wait_for("waiting runs heart-beaten beyond three staleness windows", kept_waiting_long_enough, 3 * STALE + 60)
+    for run in (waiting, dropped):
+        assert not NEVER & set(ha.audit_kinds(run.id)), ha.audit_kinds(run.id)
+
+    # Aborted (through b) while it waits: it ends at once and leaves a's line without running.
+    starting = wait_update(ha.slack, dropped.ts, "Starting:")
+    assert actions_of(starting) == ["rb_abort"], "a run waiting its turn can be aborted"
+    click(b, starting, "rb_abort", REQUESTER)
+    gone = wait_update(ha.slack, dropped.ts, "Aborted:", "aborted before it started; nothing was done")
+    assert actions_of(gone) == []
+    wait_for(
+        "a to drop the aborted run from its line",
+        lambda: True if any(dropped.id in line for line in a.log().splitlines() if "left the line" in line) else None,
+        30,
+    )
+
+    abort_through(ha, b, running)  # alice's turn is free: the waiting run starts where it waited
+    wait_update(ha.slack, waiting.ts, "evicted 0/2 pods", "waiting on PDB")
+    rec = ha.run(waiting.id)
+    assert rec.state == "running"
+    assert owner_of(a, rec)
+    assert not NEVER & set(ha.audit_kinds(waiting.id)), ha.audit_kinds(waiting.id)
+    assert ha.run(dropped.id).state == "aborted"
+    assert "step_started" not in ha.audit_kinds(dropped.id)
+    assert [c for c in ha.slack.of("chat.update") if c.args.get("ts") == dropped.ts][-1] is gone
