@@ -30,16 +30,28 @@ Beat = Callable[[list[str]], set[str]]
 
 @dataclass(frozen=True)
 class Ticket:
-    """Where a submitted run stands: started, or waiting behind ``ahead`` others."""
+    """Where a submitted run stands: started, or waiting behind ``ahead`` others (or its person's own runs)."""
 
     run_id: str
     ahead: int
+    yours_ahead: int = 0  # runs of the same person that must end first (``per_user``)
+    per_user: int = 0
+
+    @property
+    def waits(self) -> bool:
+        """Whether the run waits for its turn."""
+        return self.ahead > 0 or self.yours_ahead > 0
 
     def words(self) -> str:
-        """``starting now`` / ``queued: 2 runs ahead of yours``."""
-        if self.ahead <= 0:
-            return "starting now"
-        return f"queued: {self.ahead} run{'s' if self.ahead != 1 else ''} ahead of yours"
+        """``starting now`` / ``queued: 2 runs ahead of yours`` / ``queued behind 1 run of your own (…)``."""
+        if self.ahead > 0:
+            return f"queued: {self.ahead} run{'s' if self.ahead != 1 else ''} ahead of yours"
+        if self.yours_ahead > 0:
+            return (
+                f"queued behind {self.yours_ahead} run{'s' if self.yours_ahead != 1 else ''} of your own "
+                f"(at most {self.per_user} of one person's runs execute at once)"
+            )
+        return "starting now"
 
 
 class RunExecutor:
@@ -77,15 +89,22 @@ class RunExecutor:
             if run_id in self._running or any(r == run_id for r, _ in self._waiting):
                 return Ticket(run_id, 0)
             self._waiting.append((run_id, user))
-            ahead = self._position(run_id)
+            ticket = Ticket(run_id, self._position(run_id), self._yours_ahead(run_id, user), self._settings.per_user)
             self._cond.notify_all()
-        return Ticket(run_id, ahead)
+        return ticket
 
     def _position(self, run_id: str) -> int:
         """Runs that will start before ``run_id`` (all waiting ahead, plus the busy workers if full)."""
         index = next(i for i, (r, _) in enumerate(self._waiting) if r == run_id)
         free = self._settings.workers - len(self._running)
         return max(0, index + 1 - free)
+
+    def _yours_ahead(self, run_id: str, user: str) -> int:
+        """Runs of ``user`` (executing, or waiting before ``run_id``) that must end before it may start."""
+        index = next(i for i, (r, _) in enumerate(self._waiting) if r == run_id)
+        mine = sum(1 for u, _ in self._running.values() if u == user)
+        mine += sum(1 for _, u in list(self._waiting)[:index] if u == user)
+        return max(0, mine - self._settings.per_user + 1)
 
     def owned(self) -> list[str]:
         """Runs this executor holds (running or waiting)."""

@@ -455,6 +455,9 @@ def test_a_run_waiting_for_its_turn_is_kept_by_its_live_owner_and_never_taken_ov
     for run in (waiting, dropped):
         assert not NEVER & set(ha.audit_kinds(run.id)), ha.audit_kinds(run.id)
 
+    for run, ahead in ((waiting, "1 run"), (dropped, "2 runs")):
+        wait_update(ha.slack, run.ts, f"queued behind {ahead} of your own (at most 1 of one person's runs")
+
     # Aborted (through b) while it waits: it ends at once and leaves a's line without running.
     starting = wait_update(ha.slack, dropped.ts, "Starting:")
     assert actions_of(starting) == ["rb_abort"], "a run waiting its turn can be aborted"
