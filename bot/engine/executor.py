@@ -83,7 +83,10 @@ class RunExecutor:
         return None
 
     def submit(self, run_id: str, user: str) -> Ticket:
-        """Queue a run this process owns; its position in the line."""
+        """Queue a run this process owns; its position in the line (shutting down: handed back at once)."""
+        if self._closing.is_set():
+            self._release(run_id)  # another replica takes it; this one would only interrupt it
+            return Ticket(run_id, 0)
         self._start_threads()
         with self._cond:
             if run_id in self._running or any(r == run_id for r, _ in self._waiting):

@@ -169,9 +169,10 @@ class RunService:
 
     def shutdown(self, grace_seconds: float) -> list[str]:
         """Stop taking runs, let running ones stop at a safe point within ``grace_seconds``; ids still running."""
-        left = self.executor.shutdown(grace_seconds)
+        # Recovery first: otherwise this process takes back the runs it hands back (their heartbeat
+        # is cleared for that) and, closing, starts them only to interrupt them.
         self.recovery.stop()
-        return left
+        return self.executor.shutdown(grace_seconds)
 
     def _work(self, run_id: str, control: RunControl) -> None:
         report = self.execution.execute(run_id, lambda text: self.notifier.progress(run_id, text), control)

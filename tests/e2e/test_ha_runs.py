@@ -479,3 +479,33 @@ def test_a_run_waiting_for_its_turn_is_kept_by_its_live_owner_and_never_taken_ov
     assert ha.run(dropped.id).state == "aborted"
     assert "step_started" not in ha.audit_kinds(dropped.id)
     assert [c for c in ha.slack.of("chat.update") if c.args.get("ts") == dropped.ts][-1] is gone
+
+
+def test_sigterm_hands_runs_waiting_their_turn_to_the_other_replica_at_once(ha: HaSession, cluster: DrainNodes) -> None:
+    core, ns = cluster.core, cluster.namespace
+    first, second = cluster.node(), cluster.node()
+    held(ha.api, ns, "held-one", first)
+    held(ha.api, ns, "held-two", second)
+    wait_running(core, ns, "held-one", 2, first)
+    wait_running(core, ns, "held-two", 2, second)
+    wait_pdb_blocks(ha.api, ns, "held-one-pdb", 2)
+    wait_pdb_blocks(ha.api, ns, "held-two-pdb", 2)
+    # A long staleness window: a prompt takeover can only come from the hand-back, not from staleness.
+    a, b = ha.start(ha.config(execution={"per_user": 1, "stale_after_seconds": 60}), "a", "b")
+
+    running = start_run(a, ha.slack, f"drain {first} --timeout 5m", first)
+    wait_update(ha.slack, running.ts, "waiting on PDB")
+    waiting = start_run(a, ha.slack, f"drain {second} --timeout 5m", second)
+    wait_update(ha.slack, waiting.ts, "queued behind 1 run of your own")
+
+    termed = a.send_term()
+    exited = a.wait_exit(timeout=GRACE + 60)
+    assert exited.code == 0, a.tail()
+    assert ha.run(running.id).state == "interrupted"
+    rec = ha.wait_state(waiting.id, {"running"}, 30)
+    assert owner_of(b, rec), "handed back on SIGTERM, taken over by the other replica"
+    assert rec.started_at is not None
+    assert rec.started_at.timestamp() - termed < 30, "at once, not after the 60 s staleness window"
+    assert ha.audit_kinds(waiting.id).count("taken_over") == 1
+    progress = wait_update(ha.slack, waiting.ts, "evicted 0/2 pods", "waiting on PDB held-two-pdb")
+    assert actions_of(progress) == ["rb_abort"]

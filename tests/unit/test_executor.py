@@ -72,3 +72,15 @@ def test_runs_waiting_their_turn_are_heart_beaten_and_leave_the_line_once_not_ou
     finally:
         line.release_runs.set()
         line.executor.shutdown(5)
+
+
+def test_a_shutting_down_executor_hands_back_what_is_submitted_instead_of_starting_it() -> None:
+    released: list[str] = []
+    started: list[str] = []
+    executor = RunExecutor(FAST, lambda run_id, _c: started.append(run_id), released.append, lambda ids: set(ids))
+    assert executor.shutdown(1) == []
+    ticket = executor.submit("late", "alice")
+    assert not ticket.waits
+    assert released == ["late"]
+    assert started == []
+    assert executor.owned() == []
