@@ -25,15 +25,24 @@ log = logging.getLogger("bot")
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="runbook-bot", description=__doc__)
     p.add_argument("--version", action="version", version=f"k8s-runbook-bot {__version__}")
-    p.add_argument("--config", type=Path, help="YAML config (default $RUNBOOK_BOT_CONFIG or config/runbook-bot.yaml)")
+    config_help = "YAML config (default $RUNBOOK_BOT_CONFIG or config/runbook-bot.yaml)"
+    p.add_argument("--config", type=Path, help=config_help)
+    # ``--config`` is also accepted after the sub-command (``runbook-bot serve --config FILE``, as
+    # operators and the README write it); SUPPRESS keeps a value given before the sub-command.
+    config_after = argparse.ArgumentParser(add_help=False)
+    config_after.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
     sub = p.add_subparsers(dest="cmd")
-    sub.add_parser("run", help="serve Slack if tokens are configured, else start the local shell")
-    sub.add_parser("serve", help="serve Slack (HTTP Events API or Socket Mode, per slack.mode)")
-    sh = sub.add_parser("shell", help="run commands in this terminal against a kubeconfig")
+    sub.add_parser(
+        "run", parents=[config_after], help="serve Slack if tokens are configured, else start the local shell"
+    )
+    sub.add_parser("serve", parents=[config_after], help="serve Slack (HTTP Events API or Socket Mode, per slack.mode)")
+    sh = sub.add_parser("shell", parents=[config_after], help="run commands in this terminal against a kubeconfig")
     sh.add_argument("--context", help="kubeconfig context (replaces the configured clusters with this one)")
     sh.add_argument("--kubeconfig", type=Path, help="kubeconfig file for --context")
     sh.add_argument("--as", dest="as_user", help="act as a mapped user (Slack ID or Kubernetes user name)")
-    sub.add_parser("check-config", help="validate the configuration and every runbook; exit 1 on errors")
+    sub.add_parser(
+        "check-config", parents=[config_after], help="validate the configuration and every runbook; exit 1 on errors"
+    )
     steps = sub.add_parser("steps", help="list every step a runbook can call: parameters, permissions")
     steps.add_argument("--json", action="store_true", help="print JSON instead of text")
     sub.add_parser("schema", help="print the JSON Schema of runbook YAML (runbook-bot schema > runbook.schema.json)")

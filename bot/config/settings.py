@@ -59,7 +59,11 @@ class SlackSettings(_Strict):
     command: str = Field("/k8s", pattern=r"^/[a-z0-9_-]+$")
     audit_channel: str | None = Field(None, description="channel ID receiving the audit trail")
     ack_workers: int = Field(
-        16, ge=2, le=256, description="threads answering Slack (acks, planning); runs execute elsewhere"
+        16,
+        ge=2,
+        le=256,
+        description="threads doing the work after each ack (planning, read-only runbooks, clicks); acks are "
+        "answered on the receiving thread and runs execute on their own pool",
     )
 
     @model_validator(mode="after")

@@ -2,7 +2,9 @@
 
 ``workers`` runs execute at once; more wait in order (a run's message says how many are ahead of
 it); at most ``per_user`` of one person's runs execute at once (the others wait their turn); a
-decision that would queue beyond ``queue`` waiting runs is refused with "try again". On shutdown
+decision that would queue beyond ``queue`` waiting runs is refused with "try again". Waiting runs
+are heart-beaten like running ones (``beat``), so no replica takes over a run whose owner is alive
+and only busy; one that is no longer ours (aborted before it started) leaves the line. On shutdown
 the executor takes no more runs, raises every running run's abort flag (steps stop at a safe
 point), hands back the runs that had not started (another replica takes them) and waits for the
 running ones up to the grace period.
@@ -22,29 +24,44 @@ from bot.engine.execution import RunControl
 
 log = logging.getLogger("bot.executor")
 Work = Callable[[str, RunControl], None]
+#: Stamp the heartbeat of these runs; the ids still ours.
+Beat = Callable[[list[str]], set[str]]
 
 
 @dataclass(frozen=True)
 class Ticket:
-    """Where a submitted run stands: started, or waiting behind ``ahead`` others."""
+    """Where a submitted run stands: started, or waiting behind ``ahead`` others (or its person's own runs)."""
 
     run_id: str
     ahead: int
+    yours_ahead: int = 0  # runs of the same person that must end first (``per_user``)
+    per_user: int = 0
+
+    @property
+    def waits(self) -> bool:
+        """Whether the run waits for its turn."""
+        return self.ahead > 0 or self.yours_ahead > 0
 
     def words(self) -> str:
-        """``starting now`` / ``queued: 2 runs ahead of yours``."""
-        if self.ahead <= 0:
-            return "starting now"
-        return f"queued: {self.ahead} run{'s' if self.ahead != 1 else ''} ahead of yours"
+        """``starting now`` / ``queued: 2 runs ahead of yours`` / ``queued behind 1 run of your own (…)``."""
+        if self.ahead > 0:
+            return f"queued: {self.ahead} run{'s' if self.ahead != 1 else ''} ahead of yours"
+        if self.yours_ahead > 0:
+            return (
+                f"queued behind {self.yours_ahead} run{'s' if self.yours_ahead != 1 else ''} of your own "
+                f"(at most {self.per_user} of one person's runs execute at once)"
+            )
+        return "starting now"
 
 
 class RunExecutor:
     """Runs ``work(run_id, control)`` on ``workers`` threads of its own, in order, within the limits."""
 
-    def __init__(self, settings: ExecutionSettings, work: Work, release: Callable[[str], None]) -> None:
+    def __init__(self, settings: ExecutionSettings, work: Work, release: Callable[[str], None], beat: Beat) -> None:
         self._settings = settings
         self._work = work
         self._release = release
+        self._beat = beat
         self._cond = threading.Condition()
         self._waiting: deque[tuple[str, str]] = deque()  # (run_id, user)
         self._running: dict[str, tuple[str, RunControl]] = {}
@@ -66,21 +83,31 @@ class RunExecutor:
         return None
 
     def submit(self, run_id: str, user: str) -> Ticket:
-        """Queue a run this process owns; its position in the line."""
+        """Queue a run this process owns; its position in the line (shutting down: handed back at once)."""
+        if self._closing.is_set():
+            self._release(run_id)  # another replica takes it; this one would only interrupt it
+            return Ticket(run_id, 0)
         self._start_threads()
         with self._cond:
             if run_id in self._running or any(r == run_id for r, _ in self._waiting):
                 return Ticket(run_id, 0)
             self._waiting.append((run_id, user))
-            ahead = self._position(run_id)
+            ticket = Ticket(run_id, self._position(run_id), self._yours_ahead(run_id, user), self._settings.per_user)
             self._cond.notify_all()
-        return Ticket(run_id, ahead)
+        return ticket
 
     def _position(self, run_id: str) -> int:
         """Runs that will start before ``run_id`` (all waiting ahead, plus the busy workers if full)."""
         index = next(i for i, (r, _) in enumerate(self._waiting) if r == run_id)
         free = self._settings.workers - len(self._running)
         return max(0, index + 1 - free)
+
+    def _yours_ahead(self, run_id: str, user: str) -> int:
+        """Runs of ``user`` (executing, or waiting before ``run_id``) that must end before it may start."""
+        index = next(i for i, (r, _) in enumerate(self._waiting) if r == run_id)
+        mine = sum(1 for u, _ in self._running.values() if u == user)
+        mine += sum(1 for _, u in list(self._waiting)[:index] if u == user)
+        return max(0, mine - self._settings.per_user + 1)
 
     def owned(self) -> list[str]:
         """Runs this executor holds (running or waiting)."""
@@ -103,6 +130,26 @@ class RunExecutor:
                 thread = threading.Thread(target=self._worker, name=f"run-worker-{i}", daemon=True)
                 self._threads.append(thread)
                 thread.start()
+            keeper = threading.Thread(target=self._keep_waiting, name="run-queue-keeper", daemon=True)
+            self._threads.append(keeper)
+            keeper.start()
+
+    def _keep_waiting(self) -> None:
+        """Heart-beat the runs waiting for a worker (running ones have their own keeper); drop those not ours."""
+        while not self._closing.wait(self._settings.heartbeat_seconds):
+            with self._cond:
+                waiting = [r for r, _ in self._waiting]
+            if not waiting:
+                continue
+            try:
+                gone = set(waiting) - self._beat(waiting)
+            except Exception:  # the store may be unreachable for a moment: beat again next round
+                log.warning("cannot heart-beat the waiting runs", exc_info=True)
+                continue
+            if gone:  # aborted before it started: nothing left to run
+                with self._cond:
+                    self._waiting = deque(item for item in self._waiting if item[0] not in gone)
+                log.info("runs no longer ours left the line", extra={"runs": ",".join(sorted(gone))})
 
     def _next(self) -> tuple[str, str] | None:
         """The first waiting run whose person is under ``per_user`` (the lock is held)."""

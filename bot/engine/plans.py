@@ -94,7 +94,7 @@ def run_report(
         ]
         if rec.policy.get("break_glass_allowed"):
             report.actions.append(Action("break_glass", "Break glass", value, "danger"))
-    elif rec.state == RunState.RUNNING and rec.risk != "read":
+    elif rec.state in (RunState.QUEUED, RunState.RUNNING) and rec.risk != "read":  # queued: waiting for its turn
         report.actions = [Action("abort", "Abort", value, "danger")]
     return report
 

@@ -75,7 +75,7 @@ class RunService:
         self.owner_id = owner_id or new_owner_id()
         self.ledger = RunLedger(store, settings, clock, audit_sink)
         self.requests = RunRequests(self.ledger, engine, self.owner_id)
-        self.executor = RunExecutor(settings.execution, self._work, self._hand_back)
+        self.executor = RunExecutor(settings.execution, self._work, self._hand_back, self._beat)
         self.decisions = RunDecisions(self.ledger, engine, self.owner_id, lambda _rec: self.executor.refusal())
         self.execution = RunExecution(self.ledger, engine, self.owner_id)
         self.recovery = Recovery(self.ledger, self.owner_id, self._take, self._tell_final)
@@ -172,10 +172,11 @@ class RunService:
 
     def shutdown(self, grace_seconds: float) -> list[str]:
         """Stop taking runs, let running ones stop at a safe point within ``grace_seconds``; ids still running."""
-        left = self.executor.shutdown(grace_seconds)
+        # Recovery first: otherwise this process takes back the runs it hands back (their heartbeat
+        # is cleared for that) and, closing, starts them only to interrupt them.
         self.recovery.stop()
         self.retention.stop()
-        return left
+        return self.executor.shutdown(grace_seconds)
 
     def _work(self, run_id: str, control: RunControl) -> None:
         report = self.execution.execute(run_id, lambda text: self.notifier.progress(run_id, text), control)
@@ -183,6 +184,9 @@ class RunService:
 
     def _hand_back(self, run_id: str) -> None:
         self.store.release_queued_run(run_id, self.owner_id)
+
+    def _beat(self, run_ids: list[str]) -> set[str]:
+        return self.store.heartbeat(self.owner_id, run_ids)
 
     def _take(self, rec: RunRecord) -> None:
         self.executor.submit(rec.id, rec.kube_user or rec.requester_chat_id)

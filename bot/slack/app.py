@@ -46,11 +46,15 @@ def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: 
     secret = s.signing_secret.get_secret_value() if s.signing_secret else None
     app = App(
         client=client,
+        # Runs the lazy listeners (planning, read-only runbooks, decisions); runs execute on their own pool.
         listener_executor=ThreadPoolExecutor(max_workers=s.ack_workers, thread_name_prefix="slack"),
         signing_secret=secret,
         request_verification_enabled=s.mode == "http",
         token_verification_enabled=token_verification,
-        process_before_response=False,
+        # Every listener is an instant ack plus lazy work, so the ack runs in the thread that received
+        # the request. With False, Bolt queues each ack on the same executor as the lazy work: a burst
+        # of commands (50 /k8s status while drains run) left acks waiting behind planning for seconds.
+        process_before_response=True,
         ignoring_self_events_enabled=True,
     )
     ident = bot.settings.identity

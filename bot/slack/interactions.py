@@ -91,7 +91,7 @@ class RunButtons:
             self.messages.update(decision.run_id, decision.report)
         if decision.execute and decision.run_id:
             ticket = self.bot.runs.start(decision.run_id)  # the executor runs it; the notifier updates the message
-            if ticket.ahead > 0:
+            if ticket.waits:
                 self.messages.update(decision.run_id, self.bot.runs.report_for(decision.run_id, [ticket.words()]))
 
     def on_click(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:

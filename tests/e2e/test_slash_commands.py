@@ -52,7 +52,9 @@ def test_status_acks_fast_and_posts_counts_matching_the_cluster(
     assert [b.to_dict() for b in parsed] == blocks, "blocks must round-trip through slack_sdk's models"
     text = all_text(blocks)
     assert "3 nodes: 2 Ready, 1 NotReady, 1 cordoned" in text
-    assert "node-2: NotReady" in text
+    # Nothing heart-beats for node-2: once the node lifecycle controller's grace period (~40 s after
+    # the fixture made it) has passed, it marks the Ready condition Unknown (a later test, not a bug).
+    assert "node-2: NotReady" in text or "node-2: Unknown" in text
     assert "node-3: cordoned" in text
     assert post.headers.get("Authorization") == "Bearer xoxb-e2e-0000-test"
 

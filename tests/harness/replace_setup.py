@@ -134,17 +134,41 @@ def grant_replacers(api: client.ApiClient) -> None:
     bind_cluster_role(api, "node-replacer", group="sre")
 
 
-def replace_settings(kubeconfig: Path, store_url: str, moto_url: str, arm: FakeArm, secret_file: Path) -> Settings:
-    """The cast's settings with cloud clusters (see the module docstring)."""
-    doc = settings_doc(kubeconfig, store_url)
-    base = {"kubeconfig": str(kubeconfig), "context": doc["clusters"]["staging"]["context"]}
-    aws = {
+@contextmanager
+def node_replacers(api: client.ApiClient) -> Iterator[None]:
+    """``grant_replacers`` for a block; the node-replacer role and its binding are removed after."""
+    grant_replacers(api)
+    try:
+        yield
+    finally:
+        rbac = client.RbacAuthorizationV1Api(api)
+        for delete, name in (
+            (rbac.delete_cluster_role_binding, "node-replacer-sre"),
+            (rbac.delete_cluster_role, "node-replacer"),
+        ):
+            try:
+                delete(name)
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
+
+
+def aws_cloud(moto_url: str) -> dict[str, Any]:
+    """A cluster's ``cloud`` section for AWS Auto Scaling in moto (groups tagged for ``CLUSTER_TAG``)."""
+    return {
         "provider": "aws",
         "region": REGION,
         "endpoint_url": moto_url,
         "poll_seconds": 0.5,
         "cluster_tag": CLUSTER_TAG,
     }
+
+
+def replace_settings(kubeconfig: Path, store_url: str, moto_url: str, arm: FakeArm, secret_file: Path) -> Settings:
+    """The cast's settings with cloud clusters (see the module docstring)."""
+    doc = settings_doc(kubeconfig, store_url)
+    base = {"kubeconfig": str(kubeconfig), "context": doc["clusters"]["staging"]["context"]}
+    aws = aws_cloud(moto_url)
     azure = {
         "provider": "azure",
         "subscription_id": AZ_SUB,

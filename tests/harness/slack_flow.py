@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk.models.blocks import Block
 
-from tests.harness.bot_server import SIGNING_SECRET, BotServer
+from tests.harness.bot_server import SIGNING_SECRET
 from tests.harness.slack_server import FakeSlack, SlackCall
 from tests.harness.slack_signing import interaction_body, signed_headers, slash_command_body
 
 AUDIT = "C0AUDIT"
 PROD = "C0PROD"
 STAGING = "C0STAGING"
+
+
+class SlackEndpoint(Protocol):
+    """Where Slack's requests go: the in-process ``BotServer`` or a ``BotProcess`` replica."""
+
+    def post(self, path: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
+        """POST and return (status, body)."""
+        ...
 
 
 def all_text(blocks: list[dict[str, Any]]) -> str:
@@ -36,12 +44,20 @@ def all_text(blocks: list[dict[str, Any]]) -> str:
     return "\n".join(found)
 
 
-def command(server: BotServer, slack: FakeSlack, text: str, user: str, channel: str = PROD) -> None:
+def command(server: SlackEndpoint, slack: FakeSlack, text: str, user: str, channel: str = PROD) -> None:
     body = slash_command_body(text, user_id=user, channel_id=channel, response_url=slack.response_url())
     assert server.post("/slack/events", body, signed_headers(SIGNING_SECRET, body))[0] == 200
 
 
-def click(server: BotServer, message: SlackCall, action_id: str, user: str, *, secret: str = SIGNING_SECRET) -> None:
+def click(
+    server: SlackEndpoint, message: SlackCall, action_id: str, user: str, *, secret: str = SIGNING_SECRET
+) -> None:
+    body = action_body(message, action_id, user)
+    assert server.post("/slack/events", body, signed_headers(secret, body))[0] == 200
+
+
+def action_body(message: SlackCall, action_id: str, user: str) -> str:
+    """The form body Slack posts when ``user`` clicks button ``action_id`` of ``message``."""
     (button,) = [
         e
         for b in message.args["blocks"]
@@ -70,11 +86,10 @@ def click(server: BotServer, message: SlackCall, action_id: str, user: str, *, s
             }
         ],
     }
-    body = interaction_body(payload)
-    assert server.post("/slack/events", body, signed_headers(secret, body))[0] == 200
+    return interaction_body(payload)
 
 
-def submit_reason(server: BotServer, view: dict[str, Any], user: str, reason: str) -> None:
+def submit_reason(server: SlackEndpoint, view: dict[str, Any], user: str, reason: str) -> None:
     payload = {
         "type": "view_submission",
         "team": {"id": "T0TEST"},

@@ -104,3 +104,14 @@ def test_check_config_changes_nothing_not_even_the_store_schema(
     assert f"store: schema version 0; the next `serve` or `shell` migrates it to {LATEST_VERSION}" in out
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
+
+
+def test_config_may_follow_the_sub_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``runbook-bot check-config --config FILE`` (as the README writes it) reads FILE, like ``--config FILE check-config``."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("clusters:\n  after-sub: {}\n")
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    assert "1 cluster(s) (after-sub)" in capsys.readouterr().out
+    assert main(["--config", str(tmp_path / "missing.yaml"), "check-config", "--config", str(cfg)]) == 0
+    assert main(["--config", str(cfg), "check-config"]) == 0
+    assert "1 cluster(s) (after-sub)" in capsys.readouterr().out
