@@ -102,7 +102,7 @@ def _pending_blocks(item: PendingApproval, now: datetime) -> list[Block]:
 
 
 def _mine_blocks(rec: RunRecord, now: datetime) -> list[Block]:
-    word = STATE_WORDS.get(rec.state, (rec.state, None))[0]
+    word = STATE_WORDS[RunState(rec.state)][0]
     since = rec.started_at or rec.created_at
     ago = f" · {human_duration(now - since)} ago" if since else ""
     text = f"*{word}*: `{escape(rec.command)}` on *{escape(rec.cluster)}*{ago}\n{_where(rec)}"
@@ -173,7 +173,7 @@ def _runs_part(content: HomeContent) -> list[Block]:
     if inbox.recent:
         lines = []
         for rec in inbox.recent:
-            word = STATE_WORDS.get(rec.state, (rec.state, None))[0]
+            word = STATE_WORDS[RunState(rec.state)][0]
             outcome = f" — {escape(clip(rec.outcome, 160))}" if rec.outcome else ""
             lines.append(
                 f"*{word}* `{escape(rec.command)}` on {escape(rec.cluster)} at {_hm(rec.finished_at)}{outcome}"
