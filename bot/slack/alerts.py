@@ -48,9 +48,13 @@ def alert_access(bot: Bot) -> AlertAccess:
 
 
 def tell_clicker(messages: RunMessages, home: HomeTab | None, channel: str, user_id: str, text: str) -> None:
-    """Ephemeral in the alert's channel, or at the top of the clicker's Home for a click made there."""
-    if channel or home is None:
+    """Ephemeral in the alert's channel (their Home, if open here, follows), or at the top of the clicker's
+    Home for a click made there."""
+    if home is None:
         messages.notice(channel, user_id, text)
+    elif channel:
+        messages.notice(channel, user_id, text)
+        home.refresh(user_id)
     else:
         home.notice(user_id, text)
 
