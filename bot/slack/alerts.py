@@ -1,7 +1,9 @@
 """Alerts and digests in Slack: the poster behind ``bot.health.alerting``, and the alert buttons.
 
 Buttons: ``rb_alert_ack``, ``rb_alert_silence_{1h,4h,24h}``, ``rb_alert_run_<i>``. Ack and
-Silence change the stored alert and re-render its message. A runbook button starts the command
+Silence need ``policies.access.alerts`` on the alert's cluster (SubjectAccessReview; refusals are
+audited), change the stored alert and re-render its message; the same two buttons on the App Home
+answer on the clicker's Home. A runbook button starts the command
 the alert names through the normal flow — ``RunService.request`` as the clicker — so the plan
 is posted with Confirm/Cancel and goes through the same RBAC check and approvals as if typed.
 """
@@ -19,8 +21,10 @@ from slack_sdk import WebClient
 from bot.engine.bootstrap import Bot
 from bot.engine.identity import IdentityMapper
 from bot.errors import UserError
-from bot.health.alerting import AlertActions, HealthService, MessageRef, PostError
+from bot.health.alerting import AlertAccess, AlertActions, HealthService, MessageRef, PostError
+from bot.health.alerting.actions import who
 from bot.model import Requester
+from bot.slack.home import HomeTab
 from bot.slack.messages import RunMessages
 from bot.slack.writer import SlackWriter
 
@@ -38,17 +42,37 @@ def build_health(bot: Bot, client: WebClient) -> HealthService:
     return HealthService(bot.settings, bot.kube, bot.store, SlackWriter(client), runbook_exists=runbook_exists(bot))
 
 
-def _who(actor: Requester) -> str:
-    return actor.display_name + (f" ({actor.kube_user})" if actor.kube_user else "")
+def alert_access(bot: Bot) -> AlertAccess:
+    """Who may act on (and see on Home) the alerts of each cluster: ``policies.access.alerts``."""
+    return AlertAccess(bot.kube, bot.settings.policies.access.alerts, list(bot.settings.clusters))
 
 
-def register_alert_interactions(app: App, bot: Bot, mapper: IdentityMapper, messages: RunMessages) -> AlertActions:
+def tell_clicker(messages: RunMessages, home: HomeTab | None, channel: str, user_id: str, text: str) -> None:
+    """Ephemeral in the alert's channel (their Home, if open here, follows), or at the top of the clicker's
+    Home for a click made there."""
+    if home is None:
+        messages.notice(channel, user_id, text)
+    elif channel:
+        messages.notice(channel, user_id, text)
+        home.refresh(user_id)
+    else:
+        home.notice(user_id, text)
+
+
+def register_alert_interactions(
+    app: App, bot: Bot, mapper: IdentityMapper, messages: RunMessages, *, home: HomeTab | None = None
+) -> AlertActions:
     """Register the alert buttons; returns the actions object they use."""
     poster = messages.writer
-    actions = AlertActions(bot.store, poster, runbook_exists(bot), clock=bot.runs.clock)
+    actions = AlertActions(
+        bot.store, poster, runbook_exists(bot), clock=lambda: bot.runs.clock(), access=alert_access(bot)
+    )
 
     def on_click(ack: Ack) -> None:
         ack()
+
+    def tell(channel: str, user_id: str, text: str) -> None:
+        tell_clicker(messages, home, channel, user_id, text)
 
     def after_click(body: dict[str, Any]) -> None:
         action = body["actions"][0]
@@ -61,13 +85,13 @@ def register_alert_interactions(app: App, bot: Bot, mapper: IdentityMapper, mess
         try:
             actor = mapper.requester(user_id)
             if match.group(1) == "ack":
-                messages.notice(channel, user_id, actions.ack(alert_id, _who(actor)))
+                tell(channel, user_id, actions.ack(alert_id, actor))
             elif match.group(2):
-                messages.notice(channel, user_id, actions.silence(alert_id, _who(actor), match.group(2)))
+                tell(channel, user_id, actions.silence(alert_id, actor, match.group(2)))
             else:
                 start_runbook(alert_id, int(match.group(3)), actor, channel, body.get("trigger_id"))
         except UserError as exc:
-            messages.notice(channel, user_id, exc.message + (f" {exc.hint}" if exc.hint else ""))
+            tell(channel, user_id, exc.message + (f" — {exc.hint}" if exc.hint else ""))
 
     def start_runbook(alert_id: str, index: int, actor: Requester, channel: str, trigger: str | None) -> None:
         command, alert = actions.runbook_command(alert_id, index)
@@ -86,7 +110,7 @@ def register_alert_interactions(app: App, bot: Bot, mapper: IdentityMapper, mess
             elif thread is not None:
                 poster.post(thread.channel, report, thread=thread)
             if thread is not None and outcome.pending:
-                poster.reply(thread, f"{_who(actor)} requested `{command}` (run {outcome.run_id})")
+                poster.reply(thread, f"{who(actor)} requested `{command}` (run {outcome.run_id})")
         except PostError as exc:
             log.error("cannot post the runbook plan", extra={"alert": alert_id, "error": str(exc)})
 

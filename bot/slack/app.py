@@ -18,8 +18,9 @@ from bot.errors import UserError
 from bot.health.alerting.ports import PostError
 from bot.metrics import COMMANDS, RUN_SECONDS
 from bot.report import Report
-from bot.slack.alerts import register_alert_interactions
+from bot.slack.alerts import alert_access, register_alert_interactions
 from bot.slack.blocks import report_fallback_text
+from bot.slack.home import HomeTab, register_home, with_home
 from bot.slack.identity import SlackProfiles
 from bot.slack.interactions import register_interactions
 from bot.slack.messages import AuditChannel, RunMessages
@@ -62,11 +63,13 @@ def build_app(bot: Bot, *, client: WebClient | None = None, token_verification: 
     writer = SlackWriter(client)
     messages = RunMessages(writer, bot.store).bind(bot.runs.report_for)
     bot.runs.notifier = messages
-    bot.runs.audit_sink = AuditChannel(writer, bot.store, s.audit_channel)
+    home = HomeTab(bot, mapper, client, alert_access(bot))
+    bot.runs.audit_sink = with_home(AuditChannel(writer, bot.store, s.audit_channel), home)
     register_commands(app, bot, mapper, messages)
-    register_interactions(app, bot, mapper, messages)
-    register_alert_interactions(app, bot, mapper, messages)
+    register_interactions(app, bot, mapper, messages, home=home)
+    register_alert_interactions(app, bot, mapper, messages, home=home)
     register_run_buttons(app, bot, mapper, messages)
+    register_home(app, home)
     return app
 
 

@@ -3,6 +3,8 @@
 Confirm and Approve act at once. Deny, Cancel and Break glass first ask for a reason in a modal
 (opened inside the ack, while the trigger id is fresh); the decision is made on submission.
 Every click is checked by the run service: stale, replayed or double clicks do nothing but say so.
+The same buttons on the App Home tab come here too; a click there has no channel, so its answer
+is shown at the top of the clicker's Home instead of as an ephemeral message.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bot.engine.bootstrap import Bot
 from bot.engine.identity import IdentityMapper
 from bot.engine.workflow import Decision
 from bot.errors import UserError
+from bot.slack.home import HomeTab
 from bot.slack.messages import RunMessages
 
 log = logging.getLogger("bot.slack")
@@ -67,10 +70,18 @@ def _kind(body: dict[str, Any]) -> str:
 class RunButtons:
     """The listeners of the run buttons and the reason modal."""
 
-    def __init__(self, bot: Bot, mapper: IdentityMapper, messages: RunMessages) -> None:
+    def __init__(self, bot: Bot, mapper: IdentityMapper, messages: RunMessages, home: HomeTab | None = None) -> None:
         self.bot = bot
         self.mapper = mapper
         self.messages = messages
+        self.home = home
+
+    def tell(self, channel: str, user_id: str, text: str) -> None:
+        """An answer for the clicker only: ephemeral in the channel, or on their Home for a click made there."""
+        if channel or self.home is None:
+            self.messages.notice(channel, user_id, text)
+        else:
+            self.home.notice(user_id, text)
 
     def decide(self, kind: str, value: str, user_id: str, channel: str, reason: str = "") -> None:
         """Map the clicker, make the decision, show what it says (and start the run when it says so)."""
@@ -79,14 +90,14 @@ class RunButtons:
             actor = self.mapper.requester(user_id)
             decision = self.bot.runs.decide(kind, run_id, plan_hash, actor, reason)
         except UserError as exc:
-            self.messages.notice(channel, user_id, exc.message)
+            self.tell(channel, user_id, exc.message)
             return
         self.apply(decision, channel, user_id)
 
     def apply(self, decision: Decision, channel: str, user_id: str) -> None:
         """Notice for the clicker, the run's message, and the hand-over to the executor."""
         if decision.notice:
-            self.messages.notice(channel, user_id, decision.notice)
+            self.tell(channel, user_id, decision.notice)
         if decision.run_id and decision.report is not None:
             self.messages.update(decision.run_id, decision.report)
         if decision.execute and decision.run_id:
@@ -125,8 +136,10 @@ class RunButtons:
             self.decide(meta["kind"], meta.get("value", ""), body["user"]["id"], meta.get("channel", ""), reason)
 
 
-def register_interactions(app: App, bot: Bot, mapper: IdentityMapper, messages: RunMessages) -> None:
-    """Register the button and modal listeners."""
-    buttons = RunButtons(bot, mapper, messages)
+def register_interactions(
+    app: App, bot: Bot, mapper: IdentityMapper, messages: RunMessages, *, home: HomeTab | None = None
+) -> None:
+    """Register the button and modal listeners (for run messages and the App Home alike)."""
+    buttons = RunButtons(bot, mapper, messages, home)
     app.action(ACTION_ID)(ack=buttons.on_click, lazy=[buttons.after_click])
     app.view(REASON_CALLBACK)(ack=buttons.on_submit, lazy=[buttons.after_submit])

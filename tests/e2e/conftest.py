@@ -13,11 +13,14 @@ from pydantic import SecretStr
 from tests.harness.binaries import ensure_binaries
 from tests.harness.bot_server import BOT_TOKEN, SIGNING_SECRET, BotServer, bot_settings, start_bot_server
 from tests.harness.control_plane import CONTEXT, ControlPlane
-from tests.harness.kwok_nodes import create_node, wait_node_ready
+from tests.harness.kwok_nodes import create_namespace, create_node, wait_for, wait_node_ready
 from tests.harness.rbac import READ_RULES, bind_cluster_role, ensure_cluster_role
 from tests.harness.slack_flow import AUDIT
 from tests.harness.slack_server import FakeSlack
 from tests.harness.trust_setup import grant, settings
+from tests.harness.workloads import pdb
+
+PINNED_NS = "pinned"
 
 
 @pytest.fixture(scope="package")
@@ -102,3 +105,51 @@ def flow_server(
             server.stop()
         finally:  # the package's other tests count node-1 as schedulable
             client.CoreV1Api(e2e_admin).patch_node("node-1", {"spec": {"unschedulable": False}})
+
+
+@pytest.fixture
+def pinned(e2e_admin: client.ApiClient) -> Iterator[None]:
+    """Two pods that can only run on node-3 (already cordoned), under a PDB that never allows a disruption."""
+    core, apps = client.CoreV1Api(e2e_admin), client.AppsV1Api(e2e_admin)
+    create_namespace(core, PINNED_NS)
+    labels = {"app": "pinned"}
+    apps.create_namespaced_deployment(
+        PINNED_NS,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "pinned"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [{"name": "app", "image": "registry.local/app:1"}],
+                        "terminationGracePeriodSeconds": 1,
+                        "nodeSelector": {"kubernetes.io/hostname": "node-3"},
+                        "tolerations": [
+                            {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}
+                        ],
+                    },
+                },
+            },
+        },
+    )
+    pdb(e2e_admin, PINNED_NS, "pinned-pdb", "pinned", min_available=2)
+    wait_for(
+        "pinned pods running",
+        lambda: (
+            True
+            if sum(1 for p in core.list_namespaced_pod(PINNED_NS).items if p.status.phase == "Running") == 2
+            else None
+        ),
+        60,
+    )
+    yield
+    core.delete_namespace(PINNED_NS)
+    wait_for(
+        "namespace gone",
+        lambda: None if any(n.metadata.name == PINNED_NS for n in core.list_namespace().items) else True,
+        60,
+    )

@@ -2,63 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from kubernetes import client
 
+from tests.e2e.conftest import PINNED_NS as NS
 from tests.harness.bot_server import BotServer
-from tests.harness.kwok_nodes import create_namespace, wait_for
 from tests.harness.slack_flow import STAGING, all_text, click, command, latest_update
 from tests.harness.slack_server import FakeSlack
-from tests.harness.workloads import pdb
 
 pytestmark = pytest.mark.e2e
-NS = "pinned"
-
-
-@pytest.fixture
-def pinned(e2e_admin: client.ApiClient) -> Iterator[None]:
-    """Two pods that can only run on node-3 (already cordoned), under a PDB that never allows a disruption."""
-    core, apps = client.CoreV1Api(e2e_admin), client.AppsV1Api(e2e_admin)
-    create_namespace(core, NS)
-    labels = {"app": "pinned"}
-    apps.create_namespaced_deployment(
-        NS,
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "pinned"},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "containers": [{"name": "app", "image": "registry.local/app:1"}],
-                        "terminationGracePeriodSeconds": 1,
-                        "nodeSelector": {"kubernetes.io/hostname": "node-3"},
-                        "tolerations": [
-                            {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}
-                        ],
-                    },
-                },
-            },
-        },
-    )
-    pdb(e2e_admin, NS, "pinned-pdb", "pinned", min_available=2)
-    wait_for(
-        "pinned pods running",
-        lambda: (
-            True if sum(1 for p in core.list_namespaced_pod(NS).items if p.status.phase == "Running") == 2 else None
-        ),
-        60,
-    )
-    yield
-    core.delete_namespace(NS)
-    wait_for(
-        "namespace gone", lambda: None if any(n.metadata.name == NS for n in core.list_namespace().items) else True, 60
-    )
 
 
 def test_drain_progress_and_abort_in_one_message(

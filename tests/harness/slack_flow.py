@@ -10,7 +10,7 @@ from slack_sdk.models.blocks import Block
 
 from tests.harness.bot_server import SIGNING_SECRET
 from tests.harness.slack_server import FakeSlack, SlackCall
-from tests.harness.slack_signing import interaction_body, signed_headers, slash_command_body
+from tests.harness.slack_signing import event_body, interaction_body, signed_headers, slash_command_body
 
 AUDIT = "C0AUDIT"
 PROD = "C0PROD"
@@ -113,3 +113,48 @@ def latest_update(slack: FakeSlack, text: str, channel: str = PROD) -> SlackCall
     call = [c for c in slack.of("chat.update") if c.args["channel"] == channel][-1]
     Block.parse_all(call.args["blocks"])
     return call
+
+
+def open_home(server: BotServer, user: str, *, secret: str = SIGNING_SECRET) -> None:
+    """The user opens the app's Home tab: a signed ``app_home_opened`` event (JSON envelope)."""
+    event = {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": f"D{user}",
+        "tab": "home",
+        "event_ts": str(time.time()),
+    }
+    body = event_body(event)
+    headers = signed_headers(secret, body, content_type="application/json")
+    assert server.post("/slack/events", body, headers)[0] == 200
+
+
+def home_buttons(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every button of a Home view."""
+    return [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
+
+
+def click_home(server: BotServer, view: dict[str, Any], action_id: str, user: str, value_prefix: str) -> None:
+    """Click a button of the user's Home (``block_actions`` from a view: no channel, the view instead)."""
+    (button,) = [b for b in home_buttons(view) if b["action_id"] == action_id and b["value"].startswith(value_prefix)]
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0TEST"},
+        "api_app_id": "A0BOT",
+        "token": "unused",
+        "user": {"id": user, "username": user.lower(), "team_id": "T0TEST"},
+        "container": {"type": "view", "view_id": view["id"]},
+        "view": view,
+        "trigger_id": f"t.{uuid.uuid4().hex}",
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "home",
+                "value": button["value"],
+                "type": "button",
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+    body = interaction_body(payload)
+    assert server.post("/slack/events", body, signed_headers(SIGNING_SECRET, body))[0] == 200

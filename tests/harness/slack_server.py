@@ -4,7 +4,8 @@ It speaks the Web API's wire format (``POST /api/<method>`` with form or JSON bo
 with a query string; ``{"ok": true, ...}`` answers) so the real slack_sdk ``WebClient`` talks to
 it through ``base_url``. Response URLs (``/response/<id>``) are recorded the same way.
 ``enable_socket_mode()`` adds the WebSocket side: ``apps.connections.open`` (app token only)
-then hands out URLs of a local ``SocketModeServer``.
+then hands out URLs of a local ``SocketModeServer``. ``views.publish`` keeps each user's App Home
+(refused like Slack does: no user, not a ``home`` view, more than 100 blocks, Home tab disabled).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class FakeSlack:
         self.rate_limits: dict[str, list[int]] = {}  # method → Retry-After seconds of the next 429 answers
         self.socket_mode: SocketModeServer | None = None
         self.uploads: dict[str, UploadedFile] = {}  # file id → what files.uploadV2 sent
+        self.home_enabled = True  # the app's Home tab (App Home settings); False: views.publish → not_enabled
+        self.home_views: dict[str, dict[str, Any]] = {}  # user id → the Home view last published
+        self._views = 0
         self._ts = 1700000000.000100
         self._cond = threading.Condition()
         fake = self
@@ -94,7 +98,7 @@ class FakeSlack:
                 url = urlparse(self.path)
                 args = {k: v[0] for k, v in parse_qs(url.query).items()}
                 args.update(body)
-                for key in ("blocks", "attachments", "files"):
+                for key in ("blocks", "attachments", "files", "view"):
                     if isinstance(args.get(key), str):
                         args[key] = json.loads(args[key])
                 if url.path.startswith("/api/"):
@@ -169,14 +173,7 @@ class FakeSlack:
         if method in self.errors:
             return {"ok": False, "error": self.errors[method]}
         if method == "apps.connections.open":
-            token = headers.get("Authorization", "").removeprefix("Bearer ")
-            if not token:
-                return {"ok": False, "error": "not_authed"}
-            if not token.startswith("xapp-"):
-                return {"ok": False, "error": "not_allowed_token_type"}
-            if self.socket_mode is None:
-                return {"ok": False, "error": "socket_mode_not_enabled"}
-            return {"ok": True, "url": self.socket_mode.issue_url()}
+            return self._connections_open(headers)
         if method == "auth.test":
             return {
                 "ok": True,
@@ -201,6 +198,8 @@ class FakeSlack:
             return {"ok": True, "message_ts": f"{self._ts:.6f}"}
         if method.startswith("files."):
             return self._files(method, args)
+        if method.startswith("views."):
+            return self._view_call(method, args)
         if method == "users.info":
             user = self.users.get(str(args.get("user")))
             if user is None:
@@ -209,6 +208,17 @@ class FakeSlack:
         if method == "usergroups.list":
             return {"ok": True, "usergroups": self.usergroups}
         return {"ok": True}
+
+    def _connections_open(self, headers: dict[str, str]) -> dict[str, Any]:
+        """Socket Mode's first call: an app-level token gets a WebSocket URL."""
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        if not token.startswith("xapp-"):
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if self.socket_mode is None:
+            return {"ok": False, "error": "socket_mode_not_enabled"}
+        return {"ok": True, "url": self.socket_mode.issue_url()}
 
     def _files(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         """files.uploadV2's first and last calls (the middle one is the raw upload to ``upload_url``)."""
@@ -220,6 +230,43 @@ class FakeSlack:
         if method == "files.completeUploadExternal":
             return self._complete_upload(args)
         return {"ok": False, "error": "unknown_method"}
+
+    def _view_call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """views.publish (a user's Home) and views.open (a modal), answered with the stored view."""
+        view = args.get("view")
+        if not isinstance(view, dict) or not isinstance(view.get("blocks"), list):
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": ["missing view"]}}
+        if not 0 < len(view["blocks"]) <= 100:
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": ["too many blocks"]}}
+        with self._cond:
+            self._views += 1
+            stored = {**view, "id": f"V{self._views:08d}", "hash": f"{time.time():.6f}", "state": {"values": {}}}
+        if method == "views.open":
+            return (
+                {"ok": True, "view": stored} if args.get("trigger_id") else {"ok": False, "error": "invalid_arguments"}
+            )
+        if method != "views.publish":
+            return {"ok": True, "view": stored}
+        user = str(args.get("user_id") or "")
+        if not user:
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": ["missing user_id"]}}
+        if view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": ["not a home view"]}}
+        if not self.home_enabled:
+            return {"ok": False, "error": "not_enabled"}
+        with self._cond:
+            self.home_views[user] = stored
+        return {"ok": True, "view": stored}
+
+    def wait_home(
+        self, user: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+    ) -> dict[str, Any]:
+        """Block until a Home view published for ``user`` satisfies ``predicate``; return the newest such view."""
+
+        def published(call: SlackCall) -> bool:
+            return call.answer.get("ok") is True and call.args.get("user_id") == user and predicate(call.answer["view"])
+
+        return self.wait_match("views.publish", published, timeout=timeout)[-1].answer["view"]
 
     def _receive_upload(self, file_id: str, data: bytes) -> bool:
         with self._cond:

@@ -17,11 +17,13 @@ def signature(secret: str, timestamp: int, body: str) -> str:
     return "v0=" + mac.hexdigest()
 
 
-def signed_headers(secret: str, body: str, *, timestamp: int | None = None) -> dict[str, str]:
+def signed_headers(
+    secret: str, body: str, *, timestamp: int | None = None, content_type: str = "application/x-www-form-urlencoded"
+) -> dict[str, str]:
     """Headers of a genuine Slack request with ``body``, signed at ``timestamp`` (default now)."""
     ts = int(time.time()) if timestamp is None else timestamp
     return {
-        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Type": content_type,
         "X-Slack-Request-Timestamp": str(ts),
         "X-Slack-Signature": signature(secret, ts, body),
     }
@@ -59,3 +61,19 @@ def slash_command_body(
 def interaction_body(payload: dict[str, Any]) -> str:
     """An interactive (block_actions) payload: form-encoded ``payload=<json>``."""
     return urlencode({"payload": json.dumps(payload)})
+
+
+def event_body(event: dict[str, Any], *, team_id: str = "T0TEST") -> str:
+    """An Events API delivery: the JSON ``event_callback`` envelope around ``event``."""
+    return json.dumps(
+        {
+            "token": "legacy-unused",
+            "team_id": team_id,
+            "api_app_id": "A0BOT",
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": team_id, "user_id": "UBOT", "is_bot": True}],
+        }
+    )

@@ -32,14 +32,19 @@ NODE_OPERATOR = [
     {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get"]},
 ]
 
+# policies.access.alerts (default): Ack and Silence, and the alerts on the App Home
+ALERT_RESPONDER = [{"apiGroups": ["runbook-bot.io"], "resources": ["alerts"], "verbs": ["update"]}]
+
 
 def grant(api: client.ApiClient) -> None:
-    """sre may operate nodes and pods; everyone in the cast may read."""
+    """sre may operate nodes and pods and act on alerts; everyone in the cast may read."""
     ensure_cluster_role(api, "runbook-read", READ_RULES)
     ensure_cluster_role(api, "node-operator", NODE_OPERATOR)
+    ensure_cluster_role(api, "alert-responder", ALERT_RESPONDER)
     for group in ("sre", "leads", "interns", "oncall"):
         bind_cluster_role(api, "runbook-read", group=group)
     bind_cluster_role(api, "node-operator", group="sre")
+    bind_cluster_role(api, "alert-responder", group="sre")
 
 
 def settings_doc(kubeconfig: Path, store_url: str, audit_channel: str | None = None) -> dict[str, Any]:

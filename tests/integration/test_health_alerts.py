@@ -10,6 +10,7 @@ from kubernetes import client
 from slack_sdk.models.blocks import Block
 
 from bot.health.alerting.ports import AlwaysLeader
+from bot.model import Requester
 from tests.harness.control_plane import ControlPlane
 from tests.harness.health_setup import ALERTS, MovableClock, alert_posts, health_settings, make_ready, replica
 from tests.harness.kwok_nodes import create_node, unique_name
@@ -17,6 +18,11 @@ from tests.harness.slack_flow import all_text
 from tests.harness.slack_server import FakeSlack
 
 pytestmark = pytest.mark.integration
+
+
+def local(name: str) -> Requester:
+    """Someone acting with the kubeconfig's own (admin) identity, as in the shell: no SubjectAccessReview."""
+    return Requester(chat_id=f"U0{name.upper()}", display_name=name, kube_user=None)
 
 
 @pytest.fixture
@@ -130,15 +136,15 @@ def test_reminders_while_firing_stop_when_acknowledged_and_resume_after_a_silenc
         rep.health.sweep()
         rep.health.sweep()
         assert reminders() == 1, "one reminder per interval, broadcast in the thread"
-        assert rep.health.actions.silence(alert.id, "alice", "4h").startswith("silenced until")
+        assert rep.health.actions.silence(alert.id, local("alice"), "4h").startswith("silenced until")
         clock.advance(timedelta(minutes=61))
         rep.health.sweep()
         assert reminders() == 1, "silenced"
         clock.advance(timedelta(hours=4))
         rep.health.sweep()
         assert reminders() == 2, "reminders resume after the silence"
-        assert rep.health.actions.ack(alert.id, "bob") == "acknowledged"
-        assert rep.health.actions.ack(alert.id, "carol") == "already acknowledged by bob"
+        assert rep.health.actions.ack(alert.id, local("bob")) == "acknowledged"
+        assert rep.health.actions.ack(alert.id, local("carol")) == "already acknowledged by bob"
         clock.advance(timedelta(hours=2))
         rep.health.sweep()
         assert reminders() == 2, "acknowledged: no more reminders"

@@ -26,8 +26,8 @@ NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
 
 def readme_rows() -> dict[str, str]:
-    """check name → its row in the README's health table."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    """check name → its row in the manual's health table (docs/operate/health.md)."""
+    text = (REPO / "docs" / "operate" / "health.md").read_text(encoding="utf-8")
     table = text.split("| check (`health.checks.<name>`)", 1)[1].split("\n\n", 1)[0]
     rows = {}
     for line in table.splitlines()[2:]:

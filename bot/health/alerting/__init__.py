@@ -5,6 +5,7 @@ with the clients and the store, and talks to a chat surface only through ``Alert
 (``bot.slack.alerts`` implements it for Slack).
 """
 
+from bot.health.alerting.access import AlertAccess
 from bot.health.alerting.actions import AlertActions
 from bot.health.alerting.lifecycle import AlertLifecycle, alert_channel
 from bot.health.alerting.ports import AlertPoster, AlwaysLeader, Leadership, MessageRef, PostError
@@ -12,6 +13,7 @@ from bot.health.alerting.service import HealthService
 from bot.health.alerting.sweep import ClusterSweep, Sweeper
 
 __all__ = [
+    "AlertAccess",
     "AlertActions",
     "AlertLifecycle",
     "AlertPoster",

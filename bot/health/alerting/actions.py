@@ -1,8 +1,10 @@
 """The alert buttons: Ack, Silence 1h/4h/24h, and "run the runbook that fixes it".
 
-Ack and Silence change the stored alert (any replica may take the click) and re-render its
-message. The runbook button only *names* the command: the surface hands it to the normal run
-flow (plan → authorize → confirm/approve), exactly as if the clicker had typed it.
+Ack and Silence are allowed to people who hold ``policies.access.alerts`` on the alert's cluster
+(SubjectAccessReview, ``AlertAccess``); each one — and each refusal — is an audit event. They change
+the stored alert (any replica may take the click) and re-render its message. The runbook button
+only *names* the command: the surface hands it to the normal run flow (plan → authorize →
+confirm/approve), exactly as if the clicker had typed it.
 """
 
 from __future__ import annotations
@@ -12,13 +14,24 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.durations import human_duration
-from bot.errors import UserError
-from bot.health.alerting.alert_messages import SILENCES, RunbookExists, alert_report, offered_runs
+from bot.errors import DeniedError, UserError
+from bot.health.alerting.access import AlertAccess
+from bot.health.alerting.alert_messages import SILENCES, RunbookExists, alert_report, offered_runs, title_of
 from bot.health.alerting.ports import AlertPoster, MessageRef, PostError
 from bot.health.checks import HEALTH_CHECKS, CheckRegistry
+from bot.model import Requester
 from bot.store import AlertRecord, Store
 
 log = logging.getLogger("bot.health")
+ACCESS_HINT = (
+    "ask for a ClusterRole that grants it (by default: update alerts in the API group runbook-bot.io — "
+    "an RBAC-only resource, see policies.access.alerts)"
+)
+
+
+def who(actor: Requester) -> str:
+    """``U0BOB (bob)``: the chat name and the Kubernetes user, as alert messages show the actor."""
+    return actor.display_name + (f" ({actor.kube_user})" if actor.kube_user else "")
 
 
 class AlertActions:
@@ -31,9 +44,11 @@ class AlertActions:
         runbook_exists: RunbookExists,
         *,
         clock: Callable[[], datetime],
+        access: AlertAccess,
         checks: CheckRegistry = HEALTH_CHECKS,
     ) -> None:
         self.store = store
+        self.access = access
         self.checks = checks
         self.poster = poster
         self.runbook_exists = runbook_exists
@@ -45,27 +60,48 @@ class AlertActions:
             raise UserError(f"there is no alert {alert_id}")
         return alert
 
-    def ack(self, alert_id: str, who: str) -> str:
+    def _authorized(self, alert: AlertRecord, actor: Requester, what: str) -> None:
+        """DeniedError (audited) unless ``actor`` holds the alert permissions on the alert's cluster."""
+        refusal = self.access.refusal(alert.cluster, actor)
+        if refusal is None:
+            return
+        self._audit(
+            actor, "alert_refused", f"{who(actor)} may not {what} {title_of(alert, self.checks)}: {refusal}", alert
+        )
+        raise DeniedError(refusal, hint=ACCESS_HINT)
+
+    def _audit(self, actor: Requester, kind: str, summary: str, alert: AlertRecord) -> None:
+        self.store.add_audit(None, actor.chat_id, kind, summary, {"alert": alert.id, "cluster": alert.cluster})
+
+    def ack(self, alert_id: str, actor: Requester) -> str:
         """Acknowledge: no more reminders for this alert; its resolution is still posted."""
         alert = self._get(alert_id)
         if alert.state != "firing":
             return f"this alert is {alert.state}; nothing to acknowledge"
+        self._authorized(alert, actor, "acknowledge")
         now = self.clock()
-        if not self.store.claim_alert(alert_id, "acked_by", None, acked_by=who, acked_at=now):
+        if not self.store.claim_alert(alert_id, "acked_by", None, acked_by=who(actor), acked_at=now):
             return f"already acknowledged by {self._get(alert_id).acked_by}"
-        self._refresh(alert_id, f"Acknowledged by {who}; no more reminders.")
+        self._audit(actor, "alert_acked", f"{who(actor)} acknowledged {title_of(alert, self.checks)}", alert)
+        self._refresh(alert_id, f"Acknowledged by {who(actor)}; no more reminders.")
         return "acknowledged"
 
-    def silence(self, alert_id: str, who: str, length: str) -> str:
+    def silence(self, alert_id: str, actor: Requester, length: str) -> str:
         """Silence reminders for 1h, 4h or 24h."""
         if length not in SILENCES:
             raise UserError(f"unknown silence {length!r}; use one of {', '.join(SILENCES)}")
         alert = self._get(alert_id)
         if alert.state != "firing":
             return f"this alert is {alert.state}; nothing to silence"
+        self._authorized(alert, actor, "silence")
         until = self.clock() + SILENCES[length]
-        self.store.update_alert(alert_id, silenced_until=until, silenced_by=who)
-        self._refresh(alert_id, f"Silenced by {who} for {human_duration(SILENCES[length])} (until {until:%H:%M} UTC).")
+        self.store.update_alert(alert_id, silenced_until=until, silenced_by=who(actor))
+        span = human_duration(SILENCES[length])
+        title = title_of(alert, self.checks)
+        self._audit(
+            actor, "alert_silenced", f"{who(actor)} silenced {title} for {span} (until {until:%H:%M} UTC)", alert
+        )
+        self._refresh(alert_id, f"Silenced by {who(actor)} for {span} (until {until:%H:%M} UTC).")
         return f"silenced until {until:%H:%M} UTC"
 
     def runbook_command(self, alert_id: str, index: int) -> tuple[str, AlertRecord]:

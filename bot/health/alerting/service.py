@@ -24,6 +24,7 @@ from bot.clients.kube import KubeClients
 from bot.clients.lease import LeaderElector, LeaseLock, default_identity, default_namespace
 from bot.config.health import DigestSettings
 from bot.config.settings import Settings
+from bot.health.alerting.access import AlertAccess
 from bot.health.alerting.actions import AlertActions
 from bot.health.alerting.alert_messages import RunbookExists
 from bot.health.alerting.digest import compose_digest, digest_trigger, due_fire_time
@@ -64,7 +65,8 @@ class HealthService:
         self.lifecycle = AlertLifecycle(
             settings, store, poster, runbook_exists, identity=self.identity, clock=clock, checks=checks
         )
-        self.actions = AlertActions(store, poster, runbook_exists, clock=clock, checks=checks)
+        access = AlertAccess(kube, settings.policies.access.alerts, list(settings.clusters))
+        self.actions = AlertActions(store, poster, runbook_exists, clock=clock, access=access, checks=checks)
         self.leadership = leadership
         self.elector: LeaderElector | None = None
         self.scheduler: BackgroundScheduler | None = None
