@@ -24,7 +24,7 @@ from bot.config.settings import Settings
 from bot.engine.params import ParamSpec, WorkloadName, parse_value, resolution_permissions, resolve_value
 from bot.engine.parser import Invocation, bind, tokenize
 from bot.engine.runbooks import Runbook, RunbookCatalog, substitute
-from bot.errors import BotError, DeniedError, NotFoundError, ParseError, UserError
+from bot.errors import EXPLAINED, BotError, ClusterUnreachableError, DeniedError, NotFoundError, ParseError, UserError
 from bot.model import Permission, Requester, Weights
 from bot.report import Report, Tone
 from bot.steps.base import RunbookInfo, Step, StepContext, StepPlan
@@ -328,7 +328,12 @@ def plan_hash(run: PreparedRun) -> str:
 
 
 def error_report(exc: BaseException, ref: str) -> Report:
-    """What the user sees for a failure: the reason for user errors, a reference otherwise."""
+    """What the user sees for a failure: the reason (and what to do), and a reference only when unexpected.
+
+    A ``ref`` helps an operator find a failure nobody explained in the logs; an error that says
+    what happened and what to do (``EXPLAINED``: bad input, a refusal, a cluster that cannot be
+    used) needs none.
+    """
     if isinstance(exc, UserError):
         title = (
             "Not allowed"
@@ -338,8 +343,10 @@ def error_report(exc: BaseException, ref: str) -> Report:
         report = Report(title=title, tone=Tone.ERROR, summary=exc.message)
         if exc.hint:
             report.section().lines.append(exc.hint)
-        report.context.append(f"ref {ref}")
         return report
+    if isinstance(exc, EXPLAINED):
+        title = "Cluster unreachable" if isinstance(exc, ClusterUnreachableError) else "Cluster unavailable"
+        return Report(title=title, tone=Tone.ERROR, summary=str(exc))
     if isinstance(exc, BotError):
         report = Report(title="The run failed", tone=Tone.ERROR, summary=str(exc))
         report.context.append(f"ref {ref}")
