@@ -23,7 +23,7 @@ from bot.cloud import CloudClients
 from bot.config.settings import Settings
 from bot.engine.params import ParamSpec, WorkloadName, parse_value, resolution_permissions, resolve_value
 from bot.engine.parser import Invocation, bind, tokenize
-from bot.engine.runbooks import Runbook, RunbookCatalog, substitute
+from bot.engine.runbooks import Runbook, RunbookCatalog, on_by_default, param_form, substitute
 from bot.errors import EXPLAINED, BotError, ClusterUnreachableError, DeniedError, NotFoundError, ParseError, UserError
 from bot.model import Permission, Requester, Weights
 from bot.report import Report, Tone
@@ -78,6 +78,18 @@ class PreparedRun:
         return self.risk != "read"
 
 
+def param_help(name: str, spec: ParamSpec) -> str:
+    """One parameter for ``help <runbook>``, as it is typed: ``--timeout DURATION`` (duration, default 10m): …"""
+    if spec.type == "bool":
+        what = f"flag; {name.replace('_', '-')} is on by default" if on_by_default(spec) else "flag"
+    else:
+        if spec.default is not None:
+            what = f"{spec.type}, default {spec.default}"
+        else:
+            what = spec.type + ("" if spec.required else ", optional")
+    return f"`{param_form(name, spec)}` ({what})" + (f": {spec.help}" if spec.help else "")
+
+
 def new_ref() -> str:
     """A short correlation id shown to users and written to the logs."""
     return secrets.token_hex(4)
@@ -113,12 +125,7 @@ class Engine:
                     step = self.registry.get(call_.step)
                     if step is not None:
                         perms += step.static_permissions(None)
-                params_help = tuple(
-                    f"`{name}` ({spec.type}{', optional' if not spec.required else ''}"
-                    f"{', default ' + str(spec.default) if spec.default not in (None, False) else ''})"
-                    f"{': ' + spec.help if spec.help else ''}"
-                    for name, spec in rb.params.items()
-                )
+                params_help = tuple(param_help(name, spec) for name, spec in rb.params.items())
                 infos.append(
                     RunbookInfo(
                         rb.name, rb.summary, rb.usage or rb.name, rb.risk, params_help, tuple(dict.fromkeys(perms))
