@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.durations import human_duration
+from bot.durations import clock_time, human_duration
 from bot.errors import UserError
 from bot.health.alerting.alert_messages import SILENCES, RunbookExists, alert_report, offered_runs
 from bot.health.alerting.ports import AlertPoster, MessageRef, PostError
@@ -65,8 +65,9 @@ class AlertActions:
             return f"this alert is {alert.state}; nothing to silence"
         until = self.clock() + SILENCES[length]
         self.store.update_alert(alert_id, silenced_until=until, silenced_by=who)
-        self._refresh(alert_id, f"Silenced by {who} for {human_duration(SILENCES[length])} (until {until:%H:%M} UTC).")
-        return f"silenced until {until:%H:%M} UTC"
+        when = clock_time(until, self.clock())
+        self._refresh(alert_id, f"Silenced by {who} for {human_duration(SILENCES[length])} (until {when}).")
+        return f"silenced until {when}"
 
     def runbook_command(self, alert_id: str, index: int) -> tuple[str, AlertRecord]:
         """The command the alert's ``index``-th runbook button stands for (UserError when gone)."""
