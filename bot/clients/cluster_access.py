@@ -58,7 +58,7 @@ def load_configuration(cluster: str, cs: ClusterSettings) -> client.Configuratio
 
 def _load_kubeconfig(cluster: str, cs: ClusterSettings, cfg: client.Configuration) -> None:
     paths, source = kubeconfig_source(cluster, cs)
-    shown = os.pathsep.join(str(p) for p in paths)
+    shown = os.pathsep.join(str(p.absolute()) for p in paths)  # relative paths are read from the working directory
     if not any(p.is_file() for p in paths):
         raise ClusterUnavailableError(
             f"cluster {cluster}: no kubeconfig at {shown} ({source}) — mount one there or point "
