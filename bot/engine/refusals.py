@@ -16,8 +16,10 @@ from bot.report import Report
 def default_cluster_note(engine: Engine, text: str, channel: str | None) -> str | None:
     """``used cluster staging, the default — …`` when ``text`` in ``channel`` fell back to the default cluster."""
     settings: Settings = engine.settings
-    if channel is None or any(channel in c.channels for c in settings.clusters.values()):
-        return None  # the shell (no channel), or a channel mapped to its cluster
+    if channel is None or len(settings.clusters) < 2:
+        return None  # the shell (no channel), or nothing else it could have meant
+    if any(channel in c.channels for c in settings.clusters.values()):
+        return None  # a channel mapped to its cluster
     try:
         named = engine.parse(text).cluster
     except UserError:

@@ -140,10 +140,12 @@ class Shell:
 
 
 def terminal_width(stdout: TextIO) -> int | None:
-    """The terminal's columns (``$COLUMNS`` first, as shutil reads them); None when writing to a pipe or file."""
-    if not os.environ.get("COLUMNS") and not stdout.isatty():
-        return None
-    return shutil.get_terminal_size().columns
+    """The terminal's columns (``$COLUMNS`` first, as shutil reads them); None when writing to a pipe or file.
+
+    Only a terminal counts: readline exports ``COLUMNS`` to child processes whether or not they
+    write to one, so output for a pipe is never wrapped on its word.
+    """
+    return shutil.get_terminal_size().columns if stdout.isatty() else None
 
 
 def run_shell(
