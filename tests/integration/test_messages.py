@@ -63,7 +63,8 @@ def test_a_refusal_in_a_channel_mapped_to_no_cluster_says_which_cluster_it_used(
     assert f"mallory may not patch nodes `{node}` (cluster-wide) on cluster staging" in refused
     assert DEFAULTED in refused
     unknown = answer(bot, "cordon no-such-node", "U0ALICE", "C0RANDOM")
-    assert "unknown node `no-such-node` on cluster staging" in unknown and DEFAULTED in unknown
+    assert "unknown node `no-such-node` on cluster staging" in unknown
+    assert DEFAULTED in unknown
     # A channel mapped to staging, a cluster named on the command, the shell: nothing to explain.
     assert DEFAULTED not in answer(bot, f"cordon {node}", "U0MALLORY", "C0STAGING")
     assert DEFAULTED not in answer(bot, f"cordon {node} --cluster staging", "U0MALLORY", "C0RANDOM")
@@ -102,7 +103,8 @@ def test_the_shell_ends_a_run_with_its_outcome_and_what_changed(
     )
     assert out.returncode == 0, out.stdout + out.stderr
     plan, _, final = out.stdout.partition("running ")
-    assert "Needs (checked against your RBAC)" in plan and "[i] Steps" in plan, "the plan, before confirming"
+    assert "Needs (checked against your RBAC)" in plan, "the plan, before confirming"
+    assert "[i] Steps" in plan
     assert f"[ok] Done: drain on staging\nNode {node} drained: evicted 1 pods" in final
     assert "[i] What changed" in final
     assert f"  cordon node {node}" in final

@@ -49,7 +49,9 @@ def bot_pod_node(kube_api_client: client.ApiClient, namespace: str) -> tuple[str
 
 def plan_text(bot: Bot, command: str) -> str:
     out = bot.runs.request(command, IdentityMapper(bot.settings.identity).requester("U0ALICE"))
-    assert out.ok and out.pending and isinstance(out.report, Report), out.report
+    assert out.ok, out.report
+    assert out.pending
+    assert isinstance(out.report, Report)
     return render_text(out.report)
 
 

@@ -207,13 +207,17 @@ def test_replacing_the_bots_own_node_warns_in_the_plan(
         monkeypatch.setenv("POD_NAME", pod.metadata.name)
         monkeypatch.setenv("POD_NAMESPACE", namespace)
         out = bot.runs.request(f"replace-node {pod.spec.node_name} --cluster prod", who(bot, "U0ALICE"))
-        assert out.ok and out.pending and out.run_id and out.report, out.report
+        assert out.ok, out.report
+        assert out.pending
+        assert out.run_id
+        assert out.report
         warnings = [
             line for part in out.report.parts if getattr(part, "title", "") == "Warnings" for line in part.lines
         ]
         (own,) = [w for w in warnings if "runs the bot itself" in w]
         assert own.startswith(f"node {pod.spec.node_name} runs the bot itself (pod {namespace}/{pod.metadata.name})")
-        assert "no replica resumes it" in own and "With SQLite the bot has a single replica" in own
+        assert "no replica resumes it" in own
+        assert "With SQLite the bot has a single replica" in own
         rec = bot.store.get_run(out.run_id)
         assert rec is not None
         bot.runs.cancel(rec.id, rec.plan_hash, who(bot, "U0ALICE"), "only the plan was wanted")

@@ -100,4 +100,5 @@ def test_steps_and_schema_accept_it_in_either_position(workdir: Path) -> None:
 def test_given_twice_the_one_after_the_sub_command_wins(workdir: Path) -> None:
     (workdir / "beta.yaml").write_text(CONFIG.replace("alpha", "beta"))
     out = bot(workdir, "--config", "alpha.yaml", "check-config", "--config", "beta.yaml")
-    assert out.returncode == 0 and "(beta)" in out.stdout
+    assert out.returncode == 0
+    assert "(beta)" in out.stdout

@@ -50,7 +50,8 @@ def test_a_failed_lookup_keeps_the_mapping_and_names_the_kubernetes_identity() -
 
     mapper = IdentityMapper(IdentitySettings(users={"U0ALICE": {"user": "alice", "groups": ["sre"]}}), users_info)
     alice = mapper.requester("U0ALICE")
-    assert alice.kube_user == "alice" and alice.display_name == "U0ALICE"
+    assert alice.kube_user == "alice"
+    assert alice.display_name == "U0ALICE"
     assert requested_by(alice) == "alice (groups: sre)", "never 'U0ALICE as alice'"
     local = Requester("local", "you (local shell)", None)
     assert requested_by(local) == "you (local shell) as the kubeconfig's own identity"

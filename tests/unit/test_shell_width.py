@@ -74,7 +74,8 @@ def test_without_a_terminal_nothing_is_wrapped(tmp_path: Path) -> None:
     code, stdout = shell(tmp_path, "help drain\n", None)  # stdout is a pipe: lines as long as they are
     assert code == 0, stdout
     usage = next(line for line in stdout.splitlines() if "Usage:" in line)
-    assert usage.endswith("[--timeout DURATION] [--grace-period INTEGER]`") and len(usage) > 100
+    assert usage.endswith("[--timeout DURATION] [--grace-period INTEGER]`")
+    assert len(usage) > 100
 
 
 def test_a_table_gives_way_from_its_widest_column_and_keeps_words_whole() -> None:
