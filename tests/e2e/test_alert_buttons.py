@@ -98,6 +98,5 @@ def test_ack_and_silence_buttons_update_the_alert_message(
     )
     latest_update(fake_slack, "silenced by Dave Ops (dave)")
     replies = [c.args["text"] for c in fake_slack.of("chat.postMessage") if c.args.get("thread_ts") == alert.args["ts"]]
-    assert any("Acknowledged by Bob Builder (bob)" in r for r in replies) and any(
-        "Silenced by Dave Ops (dave) for 4h" in r for r in replies
-    )
+    assert any("Acknowledged by Bob Builder (bob)" in r for r in replies)
+    assert any("Silenced by Dave Ops (dave) for 4h" in r for r in replies)

@@ -235,7 +235,8 @@ def test_the_first_run_of_the_image_without_a_cluster_or_tokens_is_clear_lines(
 
     shell = containers.run("podman", *plain, "-i", bot_image.ref, "shell", stdin="help\nwhoami\nstatus\n")
     assert shell.returncode == 1, shell.stderr  # `status` cannot work without a cluster; help and whoami do
-    assert "[i] Runbooks" in shell.stdout and "[!] Clusters not reached" in shell.stdout
+    assert "[i] Runbooks" in shell.stdout
+    assert "[!] Clusters not reached" in shell.stdout
     assert f"[x] Cluster unavailable\ncluster staging: no kubeconfig at {home_kubeconfig}" in shell.stdout
 
     read_only_store = "sqlite:////var/lib/runbook-bot/runbook-bot.sqlite3"  # off the data volume: read-only
