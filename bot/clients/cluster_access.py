@@ -186,6 +186,17 @@ def unauthorized(cluster: str) -> ClusterUnavailableError:
     )
 
 
+def failure_line(cluster: str, exc: BaseException) -> str:
+    """One line for any failure to use ``cluster``: its configuration, a 401, another HTTP status, the network."""
+    if isinstance(exc, ClusterUnavailableError | ClusterUnreachableError):
+        return str(exc)
+    if isinstance(exc, ApiException) and exc.status == 401:
+        return str(unauthorized(cluster))
+    if isinstance(exc, ApiException) and exc.status:
+        return f"cluster {cluster}: the API server answered {exc.status} {exc.reason or ''}".rstrip()
+    return str(unreachable(cluster, exc))
+
+
 @dataclass(frozen=True)
 class ClusterProbe:
     """One cluster checked: usable (with the server's version) or the one line saying why not."""

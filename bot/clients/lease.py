@@ -32,8 +32,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from bot.clients.api_errors import explain_api_error
-from bot.clients.cluster_access import unauthorized, unreachable
+from bot.clients.cluster_access import failure_line
 from bot.clients.kube import KubeAccess
 from bot.clients.retry import bounded_by
 from bot.errors import ClusterUnavailableError
@@ -263,22 +262,10 @@ class LeaderElector:
         return self.is_leader()
 
     def _tell_failure(self, exc: BaseException) -> None:
-        """Log a failed round once per distinct cause: a warning once the lease had been reached, else info.
-
-        The cluster's own problem was already told (``serve`` checks every cluster at start), so a lease
-        that was never reached does not repeat it every ``retry_period``.
-        """
-        cluster = self.lock.kube.cluster
-        if isinstance(exc, ClusterUnavailableError):
-            text = str(exc)
-        elif isinstance(exc, ApiException) and exc.status == 401:
-            text = str(unauthorized(cluster))
-        elif isinstance(exc, ApiException):
-            text = f"cluster {cluster}: {explain_api_error(exc)}"
-        else:
-            text = str(unreachable(cluster, exc))
+        """Log a failed round once per cause: a warning once the lease had been reached, else info (``serve``
+        already told the cluster's problem at start), never again every ``retry_period``."""
+        text = failure_line(self.lock.kube.cluster, exc)
         if text == self._failing:
-            log.debug("leader election attempt failed", extra={"lease": self.lock.describe(), "error": text})
             return
         self._failing = text
         level = logging.WARNING if self._reached else logging.INFO

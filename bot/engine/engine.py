@@ -23,7 +23,7 @@ from bot.cloud import CloudClients
 from bot.config.settings import Settings
 from bot.engine.params import ParamSpec, WorkloadName, parse_value, resolution_permissions, resolve_value
 from bot.engine.parser import Invocation, bind, tokenize
-from bot.engine.runbooks import Runbook, RunbookCatalog, on_by_default, param_form, substitute
+from bot.engine.runbooks import Runbook, RunbookCatalog, param_help, substitute
 from bot.errors import EXPLAINED, BotError, ClusterUnreachableError, DeniedError, NotFoundError, ParseError, UserError
 from bot.model import Permission, Requester, Weights
 from bot.report import Report, Tone
@@ -76,18 +76,6 @@ class PreparedRun:
     def needs_confirmation(self) -> bool:
         """Anything but a read-only run is confirmed first."""
         return self.risk != "read"
-
-
-def param_help(name: str, spec: ParamSpec) -> str:
-    """One parameter for ``help <runbook>``, as it is typed: ``--timeout DURATION`` (duration, default 10m): …"""
-    if spec.type == "bool":
-        what = f"flag; {name.replace('_', '-')} is on by default" if on_by_default(spec) else "flag"
-    else:
-        if spec.default is not None:
-            what = f"{spec.type}, default {spec.default}"
-        else:
-            what = spec.type + ("" if spec.required else ", optional")
-    return f"`{param_form(name, spec)}` ({what})" + (f": {spec.help}" if spec.help else "")
 
 
 def new_ref() -> str:

@@ -161,6 +161,18 @@ def param_form(name: str, spec: ParamSpec) -> str:
     return f"--{flag} {spec.type.upper()}"
 
 
+def param_help(name: str, spec: ParamSpec) -> str:
+    """One parameter for ``help <runbook>``, as it is typed: ``--timeout DURATION`` (duration, default 10m): …"""
+    if spec.type == "bool":
+        what = f"flag; {name.replace('_', '-')} is on by default" if on_by_default(spec) else "flag"
+    else:
+        if spec.default is not None:
+            what = f"{spec.type}, default {spec.default}"
+        else:
+            what = spec.type + ("" if spec.required else ", optional")
+    return f"`{param_form(name, spec)}` ({what})" + (f": {spec.help}" if spec.help else "")
+
+
 def render_usage(rb: Runbook) -> str:
     """``drain <node> [--force] [--no-ignore-daemonsets] [--timeout DURATION]`` from the parameter declarations."""
     parts = [rb.name]
