@@ -10,7 +10,7 @@ largest units for people to read.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 _GRAMMAR = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _MAX_DIGITS = 12
@@ -78,3 +78,13 @@ def seconds_text(seconds: float) -> str:
 def ago(at: datetime | None, now: datetime) -> str:
     """``12m`` since ``at`` (``?`` when unknown)."""
     return human_duration(now - at) if at is not None else "?"
+
+
+def clock_time(at: datetime, now: datetime, *, seconds: bool = False) -> str:
+    """``14:05 UTC`` when ``at`` is on ``now``'s day (UTC), else ``2026-11-30 14:05 UTC``: a time people can place.
+
+    A bare ``14:05`` about another day (an expiry tomorrow, a heartbeat last night) reads as today's.
+    """
+    at, now = at.astimezone(UTC), now.astimezone(UTC)
+    clock = at.strftime("%H:%M:%S" if seconds else "%H:%M")
+    return f"{clock} UTC" if at.date() == now.date() else f"{at:%Y-%m-%d} {clock} UTC"

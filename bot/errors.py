@@ -8,11 +8,14 @@ BotError
  ├── ConfigError        configuration or runbook files are invalid (carries every problem found)
  └── ExecutionError     a step failed while running
       ├── TemporaryError  may succeed if retried later (carries a delay)
+      │    └── ClusterUnreachableError   the API server cannot be reached (says where and what to check)
       ├── PermanentError  retrying will not help
+      │    └── ClusterUnavailableError   no usable kubeconfig, or the bot's credentials are refused (401)
       └── AbortedError    stopped on request (says what was done)
 
-Only ``UserError`` messages are shown verbatim to users; anything else is reported with a
-short correlation id that also appears in the logs.
+``UserError`` messages and the two cluster errors (``EXPLAINED``) say what happened and what to do,
+so they are shown as they are; anything else is unexpected and reported with a short correlation
+id that also appears in the logs.
 """
 
 from __future__ import annotations
@@ -96,5 +99,17 @@ class PermanentError(ExecutionError):
     """A failure that retrying will not fix."""
 
 
+class ClusterUnreachableError(TemporaryError):
+    """A cluster's API server cannot be reached; the message names the address, the cause and what to check."""
+
+
+class ClusterUnavailableError(PermanentError):
+    """A cluster cannot be used: its kubeconfig is missing or invalid, or the API server refuses the bot (401)."""
+
+
 class AbortedError(ExecutionError):
     """The run was aborted on request; the message says what was and was not done."""
+
+
+#: Errors whose message already says what happened and what to do: shown without a correlation id.
+EXPLAINED: tuple[type[BotError], ...] = (UserError, ClusterUnreachableError, ClusterUnavailableError)

@@ -2,8 +2,10 @@
 
 ``explain_api_error`` turns an ``ApiException`` into a sentence (the server's own Status message
 when there is one). ``translated_api_errors`` is the boundary the engine puts around every step:
-a 403 becomes a ``DeniedError`` naming what the cluster refused, 429/5xx and connection failures a
-``TemporaryError``, anything else an ``ExecutionError`` with the server's message.
+a 403 becomes a ``DeniedError`` naming what the cluster refused, a 401 a ``ClusterUnavailableError``
+(the bot's own credentials), 429/5xx a ``TemporaryError``, connection failures a
+``ClusterUnreachableError`` saying where and why, anything else an ``ExecutionError`` with the
+server's message.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TypeVar
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
+from bot.clients.cluster_access import unauthorized, unreachable
 from bot.errors import DeniedError, ExecutionError, TemporaryError
 
 T = TypeVar("T")
@@ -44,11 +47,13 @@ def translated_api_errors(cluster: str) -> Iterator[None]:
     except ApiException as exc:
         if exc.status == 403:
             raise DeniedError(explain_api_error(exc)) from None
+        if exc.status == 401:
+            raise unauthorized(cluster) from None
         if exc.status in (429, 500, 502, 503, 504):
             raise TemporaryError(f"cluster {cluster}: {explain_api_error(exc)}", delay=1.0) from None
         raise ExecutionError(f"cluster {cluster}: {explain_api_error(exc)}") from None
     except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
-        raise TemporaryError(f"cannot reach the API server of cluster {cluster} ({type(exc).__name__})") from None
+        raise unreachable(cluster, exc) from None
 
 
 def call_translated(cluster: str, fn: Callable[[], T]) -> T:

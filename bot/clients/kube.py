@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import urllib3
-from kubernetes import client, config
+from kubernetes import client
 
+from bot.clients.cluster_access import load_configuration
 from bot.clients.retry import RetryPolicy
 from bot.clients.retry_rest import RetryingREST
 from bot.config.settings import ClusterSettings, Settings
@@ -81,15 +82,34 @@ class _ImpersonatingREST(RetryingREST):
         return super().request(method, url, query_params, merged, body, post_params, _preload_content, _request_timeout)
 
 
-@dataclass
 class KubeAccess:
-    """API clients for one cluster, acting as one identity. Hand these to executors."""
+    """API clients for one cluster, acting as one identity. Hand these to executors.
 
-    cluster: str
-    api_client: client.ApiClient
-    timeout: float
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    _apis: dict[type[Any], Any] = field(default_factory=dict)
+    The client is built on first use, so a run that never calls the cluster (``help``) works
+    without a kubeconfig; a cluster that cannot be loaded fails there with a ClusterUnavailableError.
+    """
+
+    def __init__(
+        self,
+        cluster: str,
+        api_client: client.ApiClient | Callable[[], client.ApiClient],
+        timeout: float,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._api_client = api_client if isinstance(api_client, client.ApiClient) else None
+        self._connect = None if isinstance(api_client, client.ApiClient) else api_client
+        self._apis: dict[type[Any], Any] = {}
+
+    @property
+    def api_client(self) -> client.ApiClient:
+        """The ApiClient of this identity (built, and the cluster's configuration loaded, on first use)."""
+        if self._api_client is None:
+            assert self._connect is not None
+            self._api_client = self._connect()
+        return self._api_client
 
     def api(self, api_type: type[Any]) -> Any:
         """An API group object (``client.CoreV1Api``…) bound to this identity."""
@@ -145,17 +165,28 @@ class KubeClients:
             raise PermanentError(f"cluster {cluster!r} is not configured") from None
 
     def configuration(self, cluster: str) -> client.Configuration:
-        """The base (bot identity) configuration of ``cluster``, loaded once."""
+        """The base (bot identity) configuration of ``cluster``, loaded once (ClusterUnavailableError: why not)."""
         with self._lock:
             if cluster not in self._base:
-                self._base[cluster] = _load_configuration(self.cluster_settings(cluster))
+                self._base[cluster] = load_configuration(cluster, self.cluster_settings(cluster))
             return self._base[cluster]
 
     def access(self, cluster: str, as_identity: Impersonation | None) -> KubeAccess:
-        """Clients for ``cluster`` acting as ``as_identity`` (None: the bot's own credentials)."""
-        base = self.configuration(cluster)
+        """Clients for ``cluster`` acting as ``as_identity`` (None: the bot's own credentials).
+
+        Nothing is loaded until the first call: the configuration (kubeconfig) is read then.
+        """
         settings = self.cluster_settings(cluster)
         policy = RetryPolicy.from_settings(settings.api_retry)
+        return KubeAccess(
+            cluster=cluster,
+            api_client=lambda: self._api_client(cluster, as_identity, policy),
+            timeout=settings.request_timeout_seconds,
+            retry=policy,
+        )
+
+    def _api_client(self, cluster: str, as_identity: Impersonation | None, policy: RetryPolicy) -> client.ApiClient:
+        base = self.configuration(cluster)
         key = (cluster, as_identity)
         with self._lock:
             api = self._cache.get(key)
@@ -173,7 +204,7 @@ class KubeClients:
                     old.close()
             else:
                 self._cache.move_to_end(key)
-        return KubeAccess(cluster=cluster, api_client=api, timeout=settings.request_timeout_seconds, retry=policy)
+        return api
 
     def close(self) -> None:
         """Close every cached client."""
@@ -181,25 +212,3 @@ class KubeClients:
             for api in self._cache.values():
                 api.close()
             self._cache.clear()
-
-
-def _load_configuration(cs: ClusterSettings) -> client.Configuration:
-    cfg = client.Configuration()
-    try:
-        if cs.in_cluster:
-            config.load_incluster_config(client_configuration=cfg)
-        else:
-            config.load_kube_config(
-                config_file=str(cs.kubeconfig) if cs.kubeconfig else None,
-                context=cs.context,
-                client_configuration=cfg,
-                persist_config=False,
-            )
-    except (config.ConfigException, OSError) as exc:
-        where = "in-cluster service account" if cs.in_cluster else f"kubeconfig {cs.kubeconfig or '(default)'}"
-        ctx = f" context {cs.context!r}" if cs.context else ""
-        # The exception text never contains credentials, only names and paths.
-        raise PermanentError(f"cannot load {where}{ctx}: {exc}") from None
-    # No urllib3 retries (they are immediate, without backoff): bot/clients/retry.py is the one policy.
-    cfg.retries = False
-    return cfg

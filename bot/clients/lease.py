@@ -32,8 +32,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from bot.clients.cluster_access import failure_line
 from bot.clients.kube import KubeAccess
 from bot.clients.retry import bounded_by
+from bot.errors import ClusterUnavailableError
 
 log = logging.getLogger("bot.leader")
 NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -92,7 +94,11 @@ class LeaseLock:
         self.kube = kube
         self.namespace = namespace
         self.name = name
-        self._api = client.CoordinationV1Api(kube.api_client)
+
+    @property
+    def _api(self) -> client.CoordinationV1Api:
+        # Built at first use, so a cluster that cannot be loaded fails an election round, not start-up.
+        return client.CoordinationV1Api(self.kube.api_client)
 
     def describe(self) -> str:
         """``lease ns/name on cluster``."""
@@ -174,6 +180,8 @@ class LeaderElector:
         self._observed_at = 0.0
         self._last_renew = 0.0
         self._leader = False
+        self._failing: str | None = None  # the cause of the failing rounds, told once
+        self._reached = False  # the lease was read or written at least once
         self._state_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -226,9 +234,13 @@ class LeaderElector:
             # Retried reads must not outlast a round: the next round is the election's own retry.
             with bounded_by(deadline=time.monotonic() + self.retry_period):
                 ok = self.try_acquire_or_renew()
-        except (ApiException, HTTPError, OSError) as exc:
-            log.warning("leader election attempt failed", extra={"lease": self.lock.describe(), "error": str(exc)})
+        except (ApiException, HTTPError, OSError, ClusterUnavailableError) as exc:
+            self._tell_failure(exc)
             ok = False
+        else:
+            if self._failing is not None:
+                log.info("leader election reaches its lease again", extra={"lease": self.lock.describe()})
+            self._failing, self._reached = None, True
         started = stopped = False
         with self._state_lock:
             now = self._mono()
@@ -248,6 +260,16 @@ class LeaderElector:
             log.warning("lost leadership", extra={"lease": self.lock.describe(), "identity": self.identity})
             self.on_stopped()
         return self.is_leader()
+
+    def _tell_failure(self, exc: BaseException) -> None:
+        """Log a failed round once per cause: a warning once the lease had been reached, else info (``serve``
+        already told the cluster's problem at start), never again every ``retry_period``."""
+        text = failure_line(self.lock.kube.cluster, exc)
+        if text == self._failing:
+            return
+        self._failing = text
+        level = logging.WARNING if self._reached else logging.INFO
+        log.log(level, "leader election cannot reach its lease", extra={"lease": self.lock.describe(), "error": text})
 
     def release(self) -> None:
         """Give the lease up (if held) so another replica takes over at its next attempt."""

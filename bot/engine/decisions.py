@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot.durations import clock_time
 from bot.engine.approvals import (
     Authorizer,
     approver_refusal,
@@ -73,7 +74,7 @@ class RunDecisions:
         if plan_hash != rec.plan_hash:
             return "this button belongs to an older plan — it does nothing; use the current message"
         if rec.expires_at is not None and self.ledger.clock() >= rec.expires_at:
-            expired = f"expired at {rec.expires_at:%H:%M} UTC"
+            expired = f"expired at {clock_time(rec.expires_at, self.ledger.clock())}"
             if self.ledger.move(
                 rec,
                 states,

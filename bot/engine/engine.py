@@ -22,8 +22,8 @@ from bot.config.settings import Settings
 from bot.engine.params import ParamSpec, parse_value, resolution_permissions, resolve_value
 from bot.engine.parser import Invocation, bind, tokenize
 from bot.engine.plan_hash import plan_hash
-from bot.engine.runbooks import Runbook, RunbookCatalog, substitute
-from bot.errors import BotError, DeniedError, NotFoundError, ParseError, UserError
+from bot.engine.runbooks import Runbook, RunbookCatalog, param_help, substitute
+from bot.errors import EXPLAINED, BotError, ClusterUnreachableError, DeniedError, NotFoundError, ParseError, UserError
 from bot.model import Permission, Requester
 from bot.report import Report, Tone
 from bot.steps.base import RunbookInfo, Step, StepContext, StepPlan
@@ -112,12 +112,7 @@ class Engine:
                     step = self.registry.get(call_.step)
                     if step is not None:
                         perms += step.static_permissions(None)
-                params_help = tuple(
-                    f"`{name}` ({spec.type}{', optional' if not spec.required else ''}"
-                    f"{', default ' + str(spec.default) if spec.default not in (None, False) else ''})"
-                    f"{': ' + spec.help if spec.help else ''}"
-                    for name, spec in rb.params.items()
-                )
+                params_help = tuple(param_help(name, spec) for name, spec in rb.params.items())
                 infos.append(
                     RunbookInfo(
                         rb.name, rb.summary, rb.usage or rb.name, rb.risk, params_help, tuple(dict.fromkeys(perms))
@@ -297,7 +292,12 @@ class Engine:
 
 
 def error_report(exc: BaseException, ref: str) -> Report:
-    """What the user sees for a failure: the reason for user errors, a reference otherwise."""
+    """What the user sees for a failure: the reason (and what to do), and a reference only when unexpected.
+
+    A ``ref`` helps an operator find a failure nobody explained in the logs; an error that says
+    what happened and what to do (``EXPLAINED``: bad input, a refusal, a cluster that cannot be
+    used) needs none.
+    """
     if isinstance(exc, UserError):
         title = (
             "Not allowed"
@@ -307,8 +307,10 @@ def error_report(exc: BaseException, ref: str) -> Report:
         report = Report(title=title, tone=Tone.ERROR, summary=exc.message)
         if exc.hint:
             report.section().lines.append(exc.hint)
-        report.context.append(f"ref {ref}")
         return report
+    if isinstance(exc, EXPLAINED):
+        title = "Cluster unreachable" if isinstance(exc, ClusterUnreachableError) else "Cluster unavailable"
+        return Report(title=title, tone=Tone.ERROR, summary=str(exc))
     if isinstance(exc, BotError):
         report = Report(title="The run failed", tone=Tone.ERROR, summary=str(exc))
         report.context.append(f"ref {ref}")

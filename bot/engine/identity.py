@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config.settings import IdentitySettings
-from bot.errors import DeniedError
+from bot.errors import DeniedError, UserError
 from bot.model import Requester
 
 
@@ -70,7 +70,7 @@ class IdentityMapper:
         s = self._settings
         explicit = s.users.get(user_id)
         need_profile = explicit is None or bool(s.user_groups)
-        prof = self.profile(user_id) if need_profile else ChatProfile(user_id=user_id, display_name=user_id)
+        prof = self.profile(user_id) if need_profile else self._named(user_id)
         if prof.is_bot or prof.deleted:
             raise DeniedError("bots and deactivated users cannot run runbooks")
         if need_profile:
@@ -87,6 +87,16 @@ class IdentityMapper:
             f"your Slack user ({user_id}) is not mapped to a Kubernetes identity",
             hint="ask the bot's operator to add you under identity.users in the configuration",
         )
+
+    def _named(self, user_id: str) -> ChatProfile:
+        """An explicitly mapped user's profile, for the name people read (cached like every lookup).
+
+        The mapping alone decides who they are; a lookup that fails leaves their Slack ID as the name.
+        """
+        try:
+            return self.profile(user_id)
+        except (UserError, OSError):
+            return ChatProfile(user_id=user_id, display_name=user_id)
 
     def _check_membership(self, prof: ChatProfile, explicit: bool) -> None:
         """Refuse guests and other teams' members unless configured (an explicit mapping is configured)."""

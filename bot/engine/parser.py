@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.engine.params import DNS_LABEL, parse_value
-from bot.engine.runbooks import Runbook
+from bot.engine.runbooks import Runbook, param_form
 from bot.errors import ParseError
 
 MAX_COMMAND_LENGTH = 2000
@@ -131,7 +131,8 @@ def _flag(runbook: Runbook, flags: dict[str, str], tokens: list[str], i: int) ->
     negated = key.startswith("no-") and key[3:] in flags and runbook.params[flags[key[3:]]].type == "bool"
     name = flags.get(key[3:] if negated else key)
     if name is None:
-        known = ", ".join(f"--{f}" for f in flags) or "none"
+        known = ", ".join(param_form(n, runbook.params[n]) for n in flags.values() if not runbook.params[n].positional)
+        known = known or "none"
         raise ParseError(
             f"`{runbook.name}` has no option --{key[:40]}", hint=f"options: {known}; usage: {runbook.usage}"
         )

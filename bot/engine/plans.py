@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot.config.settings import ApprovalRule
+from bot.durations import clock_time
+from bot.engine.approval_text import approval_line
 from bot.engine.engine import PreparedRun
+from bot.model import Requester
 from bot.report import Action, Report, Tone, report_from_dict
 from bot.store import ApprovalRecord, RunRecord, RunState
 
@@ -27,9 +30,16 @@ STATE_WORDS: dict[RunState, tuple[str, Tone]] = {
 }
 
 
+def requested_by(requester: Requester) -> str:
+    """``Alice Doe as alice (groups: oncall, sre)``; without a known display name, the Kubernetes identity alone."""
+    if requester.kube_user is not None and requester.display_name == requester.chat_id:
+        return requester.describe()  # no profile name to show (the shell's --as, a failed users.info)
+    return f"{requester.display_name} as {requester.describe()}"
+
+
 def plan_report(run: PreparedRun, rule: ApprovalRule) -> Report:
     """The plan a requester confirms and an approver approves (stored with the run)."""
-    who = run.requester.display_name + f" as {run.requester.describe()}"
+    who = requested_by(run.requester)
     report = Report(
         title=f"{run.runbook.name} on {run.cluster}",
         summary=f"`{run.runbook.name}` ({run.risk}) requested by {who}",
@@ -46,11 +56,8 @@ def plan_report(run: PreparedRun, rule: ApprovalRule) -> Report:
         report.section("Touches").lines = list(dict.fromkeys(targets))
     if run.permissions:
         report.section("Needs (checked against your RBAC)").lines = [p.describe() for p in run.permissions]
-    if rule.approvals:
-        who_approves = (
-            ", ".join(rule.approvers.users + [f"group {g}" for g in rule.approvers.groups]) or "anyone mapped"
-        )
-        report.context.append(f"needs {rule.approvals} approval(s) from {who_approves}")
+    if run.needs_confirmation and run.context.settings is not None:
+        report.context.append(approval_line(run.context.settings, rule, run.runbook.name, run.risk, run.cluster))
     report.context.append(f"run {run.run_id} · plan {run.plan_hash[:12]}")
     return report
 
@@ -67,12 +74,12 @@ def run_report(
     status = report.section("Status", tone=tone)
     approved = [a for a in approvals if a.decision == "approve" and a.plan_hash == rec.plan_hash]
     if rec.state == RunState.AWAITING_CONFIRMATION:
-        status.lines.append(f"{rec.requester_name}: confirm to run this plan (expires {_hm(rec.expires_at)} UTC)")
+        status.lines.append(f"{rec.requester_name}: confirm to run this plan (expires {_when(rec.expires_at, now)})")
     if rec.approvals_required:
         names = ", ".join(a.approver_name for a in approved) or "none yet"
         status.fields.append(("Approvals", f"{len(approved)} of {rec.approvals_required}: {names}"))
     if rec.state == RunState.AWAITING_APPROVAL:
-        status.lines.append(f"Waiting for approval until {_hm(rec.expires_at)} UTC. The requester cannot approve.")
+        status.lines.append(f"Waiting for approval until {_when(rec.expires_at, now)}. The requester cannot approve.")
     for a in approvals:
         if a.decision == "deny":
             status.lines.append(f"Denied by {a.approver_name}: {a.reason or 'no reason given'}")
@@ -99,5 +106,5 @@ def run_report(
     return report
 
 
-def _hm(at: datetime | None) -> str:
-    return at.strftime("%H:%M") if at else "?"
+def _when(at: datetime | None, now: datetime | None) -> str:
+    return clock_time(at, now or datetime.now(UTC)) if at else "?"

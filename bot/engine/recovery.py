@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.durations import clock_time
 from bot.engine.accounts import account_of
 from bot.engine.ledger import RunLedger
 from bot.store import ACTIVE, RunRecord, RunState
@@ -80,7 +81,7 @@ class Recovery:
 
     def _interrupt(self, rec: RunRecord) -> bool:
         """An executing run whose owner died: interrupted, with its account; claims released; message updated."""
-        beat = f"{rec.heartbeat_at:%H:%M:%S} UTC" if rec.heartbeat_at else "never"
+        beat = clock_time(rec.heartbeat_at, self.ledger.clock(), seconds=True) if rec.heartbeat_at else "never"
         outcome = (
             f"interrupted: the bot process executing this run ({rec.owner_id or 'unknown'}) stopped (last heartbeat "
             f"{beat}). {account_of(self.ledger.store, rec).text()} Check the cluster before retrying."

@@ -17,7 +17,8 @@ from bot.config.settings import ApprovalRule
 from bot.engine.engine import Engine, PreparedRun, error_report, new_ref
 from bot.engine.ledger import RunLedger
 from bot.engine.plans import plan_report
-from bot.errors import BotError, DeniedError
+from bot.engine.refusals import refusal_report
+from bot.errors import EXPLAINED, BotError, DeniedError
 from bot.model import Requester
 from bot.report import Report, report_to_dict
 from bot.store import RunRecord, RunState
@@ -54,7 +55,8 @@ class RunRequests:
                 run = self._prepare(text, requester, channel)
             except BotError as exc:
                 self.ledger.audit(None, requester.chat_id, "refused", f"`{text[:200]}`: {exc}")
-                return Outcome(error_report(exc, ref), ok=False)
+                _log_failure(exc, "request refused")
+                return Outcome(refusal_report(self.engine, exc, ref, text, channel), ok=False)
             except Exception as exc:
                 log.exception("internal error while planning")
                 return Outcome(error_report(exc, ref), ok=False)
@@ -97,7 +99,8 @@ class RunRequests:
                 rec, [RunState.PLANNED], RunState.DENIED, outcome=str(exc), finished_at=self.ledger.clock()
             )
             self.ledger.audit(rec, "rbac", "rbac_denied", str(exc))
-            return Outcome(error_report(exc, ref), run_id=rec.id, ok=False)
+            _log_failure(exc, "request refused")
+            return Outcome(refusal_report(self.engine, exc, ref, text, channel), run_id=rec.id, ok=False)
         if not run.needs_confirmation:
             return self._run_read(rec, run, ref)
         expires = self.ledger.clock() + timedelta(minutes=self.ledger.settings.policies.confirm_expires_minutes)
@@ -157,7 +160,8 @@ class RunRequests:
             report = self.engine.execute(run)
         except BotError as exc:
             self._finish(rec, RunState.FAILED, str(exc))
-            return Outcome(error_report(exc, ref), run_id=rec.id, ok=False)
+            _log_failure(exc, "read run failed")
+            return Outcome(refusal_report(self.engine, exc, ref, rec.command, rec.channel), run_id=rec.id, ok=False)
         except Exception as exc:
             log.exception("internal error")
             self._finish(rec, RunState.FAILED, f"internal error (ref {ref})")
@@ -168,3 +172,11 @@ class RunRequests:
     def _finish(self, rec: RunRecord, state: RunState, outcome: str) -> None:
         now = self.ledger.clock()
         self.ledger.move(rec, [RunState.RUNNING], state, owner=self.owner_id, finished_at=now, outcome=outcome)
+
+
+def _log_failure(exc: BotError, what: str) -> None:
+    """Log a failed request: explained ones as info, anything else as a warning (its ``ref`` is in the context)."""
+    if isinstance(exc, EXPLAINED):
+        log.info(what, extra={"error": str(exc)})
+    else:
+        log.warning(what, extra={"error": str(exc), "error_type": type(exc).__name__})

@@ -145,19 +145,39 @@ def unknown_placeholders(call: StepCall, params: Iterable[str]) -> list[tuple[st
     return [(key, ph) for key, raw in call.args.items() for ph in placeholders(raw) if ph not in known]
 
 
+def on_by_default(spec: ParamSpec) -> bool:
+    """A flag that is on unless turned off: users type its ``--no-`` form."""
+    return spec.type == "bool" and str(spec.default).lower() in ("true", "yes", "on", "1")
+
+
+def param_form(name: str, spec: ParamSpec) -> str:
+    """How a user types a parameter: ``<node>``, ``[runbook]``, ``--force``, ``--no-ignore-daemonsets``,
+    ``--timeout DURATION``."""
+    if spec.positional:
+        return f"<{name}>" if spec.required else f"[{name}]"
+    flag = name.replace("_", "-")
+    if spec.type == "bool":
+        return f"--no-{flag}" if on_by_default(spec) else f"--{flag}"
+    return f"--{flag} {spec.type.upper()}"
+
+
+def param_help(name: str, spec: ParamSpec) -> str:
+    """One parameter for ``help <runbook>``, as it is typed: ``--timeout DURATION`` (duration, default 10m): …"""
+    if spec.type == "bool":
+        what = f"flag; {name.replace('_', '-')} is on by default" if on_by_default(spec) else "flag"
+    else:
+        if spec.default is not None:
+            what = f"{spec.type}, default {spec.default}"
+        else:
+            what = spec.type + ("" if spec.required else ", optional")
+    return f"`{param_form(name, spec)}` ({what})" + (f": {spec.help}" if spec.help else "")
+
+
 def render_usage(rb: Runbook) -> str:
-    """``drain <node> [--force] [--timeout DURATION]`` from the parameter declarations."""
+    """``drain <node> [--force] [--no-ignore-daemonsets] [--timeout DURATION]`` from the parameter declarations."""
     parts = [rb.name]
-    for name, p in rb.params.items():
-        if p.positional:
-            parts.append(f"<{name}>" if p.required else f"[{name}]")
-    for name, p in rb.params.items():
-        if not p.positional:
-            parts.append(
-                f"[--{name.replace('_', '-')}]"
-                if p.type == "bool"
-                else f"[--{name.replace('_', '-')} {p.type.upper()}]"
-            )
+    parts += [param_form(name, p) for name, p in rb.params.items() if p.positional]
+    parts += [f"[{param_form(name, p)}]" for name, p in rb.params.items() if not p.positional]
     return " ".join(parts)
 
 

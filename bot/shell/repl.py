@@ -10,6 +10,7 @@ the same impersonation, authorization and approval rules as Slack.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TextIO
 
 from bot.engine.bootstrap import Bot
 from bot.engine.identity import IdentityMapper
+from bot.engine.outcomes import outcome_report
 from bot.engine.workflow import Decision
 from bot.errors import DeniedError, UserError
 from bot.model import Requester
@@ -55,8 +57,9 @@ def requester_for(bot: Bot, as_user: str | None) -> Requester:
 class Shell:
     """One terminal session acting as one requester."""
 
-    def __init__(self, bot: Bot, requester: Requester, stdin: TextIO, stdout: TextIO) -> None:
+    def __init__(self, bot: Bot, requester: Requester, stdin: TextIO, stdout: TextIO, width: int | None = None) -> None:
         self.bot, self.me, self.stdin, self.stdout = bot, requester, stdin, stdout
+        self.width = width  # the terminal's columns (None: a pipe or a file, nothing is wrapped)
         self.interactive = stdin.isatty()
         self.failures = 0
 
@@ -67,7 +70,7 @@ class Shell:
 
     def show(self, report: Report) -> None:
         """Print a report followed by a blank line; long output (attachments) is saved to files."""
-        self.say(render_text(report) + "\n")
+        self.say(render_text(report, self.width) + "\n")
         for attachment in report.attachments:
             self.say(f"   saved to {save_attachment(attachment)}\n")
 
@@ -124,7 +127,10 @@ class Shell:
             self.say(f"-- {decision.notice}")
         if decision.execute:
             self.say(f"running {run_id}…")
-            self.show(self.bot.runs.execute(run_id, progress=lambda msg: self.say(f"   {msg}")))
+            self.bot.runs.execute(run_id, progress=lambda msg: self.say(f"   {msg}"))
+            rec = self.bot.runs.store.get_run(run_id)
+            if rec is not None:  # the outcome and what changed (the plan was shown before it ran)
+                self.show(outcome_report(self.bot.runs.store, rec))
         elif decision.report is not None:
             self.show(decision.report)
             rec = self.bot.runs.store.get_run(run_id)
@@ -134,9 +140,20 @@ class Shell:
                 )
 
 
-def run_shell(bot: Bot, requester: Requester, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
-    """Read commands until EOF or ``exit``; print each outcome. Returns the process exit code."""
-    shell = Shell(bot, requester, stdin, stdout)
+def terminal_width(stdout: TextIO) -> int | None:
+    """The terminal's columns (``$COLUMNS`` first, as shutil reads them); None when writing to a pipe or file.
+
+    Only a terminal counts: readline exports ``COLUMNS`` to child processes whether or not they
+    write to one, so output for a pipe is never wrapped on its word.
+    """
+    return shutil.get_terminal_size().columns if stdout.isatty() else None
+
+
+def run_shell(
+    bot: Bot, requester: Requester, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, width: int | None = None
+) -> int:
+    """Read commands until EOF or ``exit``; print each outcome (within ``width``, default the terminal's)."""
+    shell = Shell(bot, requester, stdin, stdout, width if width is not None else terminal_width(stdout))
     command = bot.settings.slack.command
     if shell.interactive:
         shell.say(

@@ -17,6 +17,7 @@ from bot.health.alerting.ports import MessageRef, PostError
 from bot.report import Attachment, Report
 from bot.slack.writer import SlackWriter
 from bot.store import AuditEvent, RunRecord, Store
+from bot.store.actor_names import actor_label, actor_names
 
 log = logging.getLogger("bot.slack")
 FINAL_ATTEMPTS = 6
@@ -153,7 +154,8 @@ class AuditChannel:
         """Audit sink for the run service."""
         if not self.channel or rec is None or rec.risk == "read":
             return
-        line = f"*{event.kind.replace('_', ' ')}* · {event.actor} · {event.summary}"
+        actor = actor_label(actor_names(self.store, [rec.id]), event.actor)
+        line = f"*{event.kind.replace('_', ' ')}* · {actor} · {event.summary}"
         if event.kind == "requested" or not rec.audit_ts:
             ref = self.writer.post_text(self.channel, self._headline(rec, event.summary))
             self.store.update_run(rec.id, audit_ts=ref.ts)

@@ -11,6 +11,7 @@ from bot.kube_facts import age
 from bot.model import Permission
 from bot.report import Report
 from bot.steps.base import Step, StepContext, StepPlan
+from bot.store.actor_names import actor_label, actor_names
 
 
 class LimitParams(BaseModel):
@@ -83,7 +84,11 @@ class AuditLog(Step[AuditParams]):
         if ctx.store is None:
             return Report(title="Audit", summary="no store is configured")
         events = ctx.store.audit_events(run_id=params.run, limit=params.limit)
-        rows = [[e.at.strftime("%Y-%m-%d %H:%M:%S"), e.run_id or "—", e.actor, e.kind, e.summary[:120]] for e in events]
+        names = actor_names(ctx.store, [e.run_id for e in events])
+        rows = [
+            [e.at.strftime("%Y-%m-%d %H:%M:%S"), e.run_id or "—", actor_label(names, e.actor), e.kind, e.summary[:120]]
+            for e in events
+        ]
         report = Report(title="Audit trail" + (f" of run {params.run}" if params.run else ""))
         report.table(["When (UTC)", "Run", "Who", "What", "Detail"], rows, empty="no audit events")
         return report

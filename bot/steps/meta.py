@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.clients.retry import bounded_by
+from bot.errors import BotError
 from bot.report import Report, Tone
 from bot.steps.base import Step, StepContext, StepPlan
 
+CLUSTER_CHECK_SECONDS = 10.0
 RISK_LABEL = {
     "read": "read-only",
     "change": "change (asks to confirm)",
@@ -74,18 +79,23 @@ class WhoAmI(Step[NoArgs]):
         who.fields = [("Chat identity", req.chat_id), ("Kubernetes identity", req.describe())]
         infos = [i for i in ctx.catalog.runbook_infos() if i.permissions]
         rows = []
+        not_reached: list[str] = []
         for cluster in ctx.catalog.cluster_names():
             may: list[str] = []
             may_not: list[str] = []
-            for info in infos:
-                try:
-                    missing = ctx.catalog.missing_permissions(cluster, req, info.permissions)
-                except Exception:  # noqa: BLE001 - whoami reports the cluster it cannot reach and goes on
-                    rows.append([cluster, "cluster unreachable", ""])
-                    break
-                (may_not if missing else may).append(info.name)
-            else:
-                rows.append([cluster, ", ".join(may) or "nothing", ", ".join(may_not) or "—"])
+            try:
+                # An unreachable cluster costs at most this long: whoami goes on with the others.
+                with bounded_by(deadline=time.monotonic() + CLUSTER_CHECK_SECONDS):
+                    for info in infos:
+                        missing = ctx.catalog.missing_permissions(cluster, req, info.permissions)
+                        (may_not if missing else may).append(info.name)
+            except BotError as exc:  # the cluster cannot be used or asked: say so, and show the others
+                rows.append([cluster, "not checked: cluster not reached", "—"])
+                not_reached.append(str(exc))
+                continue
+            rows.append([cluster, ", ".join(may) or "nothing", ", ".join(may_not) or "—"])
         report.table(["Cluster", "You may run", "Not allowed (cluster-wide)"], rows, title="Runbooks by cluster")
+        if not_reached:
+            report.section("Clusters not reached", tone=Tone.WARN).lines = not_reached
         report.context.append("checked with SubjectAccessReview against each cluster's RBAC")
         return report

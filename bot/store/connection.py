@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from bot.errors import ConfigError, ConfigProblem
+from bot.store.sqlite_access import sqlite_problem
 
 #: Execution option: begin the (SQLite) transaction with ``BEGIN IMMEDIATE`` (take the write lock now).
 WRITE_LOCK = "store_write_lock"
@@ -27,7 +28,7 @@ POSTGRES_CONNECT_TIMEOUT = 10
 
 def config_error(reason: str) -> ConfigError:
     """A ``ConfigError`` about ``store.url`` (the reason must not contain the password)."""
-    return ConfigError([ConfigProblem("store.url", "store.url", reason)])
+    return ConfigError([ConfigProblem("store.url", "", reason)])
 
 
 def parse_url(url: str) -> URL:
@@ -69,12 +70,21 @@ def create_store_engine(url: str) -> Engine:
             pass
     except DBAPIError as exc:
         engine.dispose()
-        reason = _scrub(str(exc.orig), parsed.password)
-        raise config_error(f"cannot connect to {shown}: {reason}") from None
+        raise store_error(parsed, str(exc.orig)) from None
     except SQLAlchemyError as exc:
         engine.dispose()
         raise config_error(f"cannot connect to {shown}: {_scrub(str(exc), parsed.password)}") from None
     return engine
+
+
+def store_error(parsed: URL, reason: str) -> ConfigError:
+    """The ``ConfigError`` for a store that cannot be opened or written: for SQLite, which folder or file and why."""
+    reason = _scrub(reason, parsed.password)
+    if parsed.get_backend_name() == "sqlite":
+        line = sqlite_problem(parsed.database, reason)
+        if line:
+            return config_error(line)
+    return config_error(f"cannot connect to {parsed.render_as_string(hide_password=True)}: {reason}")
 
 
 def _scrub(text: str, password: Any) -> str:

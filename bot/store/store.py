@@ -15,9 +15,9 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from bot.store.connection import WRITE_LOCK, create_store_engine
+from bot.store.connection import WRITE_LOCK, create_store_engine, parse_url, store_error
 from bot.store.health_records import HealthRecords
 from bot.store.migrations import current_version, migrate
 from bot.store.records import ApprovalRecord, AuditEvent, RunRecord
@@ -56,6 +56,9 @@ class Store(HealthRecords, StepRecords):
         store = cls(url, **kw)
         try:
             store.migrate()
+        except OperationalError as exc:  # e.g. "attempt to write a readonly database": say which file and why
+            store.close()
+            raise store_error(parse_url(url), str(exc.orig)) from None
         except BaseException:
             store.close()
             raise

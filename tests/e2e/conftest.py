@@ -17,7 +17,7 @@ from tests.harness.kwok_nodes import create_namespace, create_node, wait_for, wa
 from tests.harness.rbac import READ_RULES, bind_cluster_role, ensure_cluster_role
 from tests.harness.slack_flow import AUDIT
 from tests.harness.slack_server import FakeSlack
-from tests.harness.trust_setup import grant, settings
+from tests.harness.trust_setup import grant, settings, slack_users
 from tests.harness.workloads import pdb
 
 PINNED_NS = "pinned"
@@ -66,6 +66,7 @@ def three_nodes(e2e_admin: client.ApiClient) -> Iterator[list[str]]:
 def fake_slack() -> Iterator[FakeSlack]:
     """A local Slack-compatible Web API server that records calls."""
     slack = FakeSlack().start()
+    slack.users.update(slack_users())  # users.info knows the cast: messages show their names
     yield slack
     slack.stop()
 

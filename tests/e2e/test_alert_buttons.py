@@ -64,9 +64,9 @@ def test_the_alert_drain_button_plans_the_drain_of_that_node_under_the_same_rule
     )
     text = all_text(plan.args["blocks"])
     assert "cordon node node-2" in text and "patch nodes `node-2`" in text
-    assert "needs 1 approval(s) from group leads" in text
+    assert "needs 1 approval from group leads: rule 2 (change and destructive runbooks on cluster prod)" in text
     (note,) = fake_slack.wait_match("chat.postMessage", lambda c: c.args.get("thread_ts") == alert.args["ts"])
-    assert "U0ALICE (alice) requested `drain node-2 --cluster prod`" in note.args["text"]
+    assert "Alice Doe (alice) requested `drain node-2 --cluster prod`" in note.args["text"]
 
     plan.args["ts"] = fake_slack.posted_ts(plan)
     click(flow_server, plan, "rb_confirm", "U0ALICE")
@@ -86,7 +86,7 @@ def test_ack_and_silence_buttons_update_the_alert_message(
     fake_slack.wait_match(
         "chat.postEphemeral", lambda c: c.args["user"] == "U0BOB" and c.args["text"] == "acknowledged"
     )
-    acked = latest_update(fake_slack, "acked by U0BOB (bob)")
+    acked = latest_update(fake_slack, "acked by Bob Builder (bob)")
     assert acked.args["ts"] == alert.args["ts"]
     assert "rb_alert_ack" not in {
         e["action_id"] for b in acked.args["blocks"] if b["type"] == "actions" for e in b["elements"]
@@ -96,8 +96,7 @@ def test_ack_and_silence_buttons_update_the_alert_message(
     fake_slack.wait_match(
         "chat.postEphemeral", lambda c: c.args["user"] == "U0DAVE" and "silenced until" in c.args["text"]
     )
-    latest_update(fake_slack, "silenced by U0DAVE (dave)")
+    latest_update(fake_slack, "silenced by Dave Ops (dave)")
     replies = [c.args["text"] for c in fake_slack.of("chat.postMessage") if c.args.get("thread_ts") == alert.args["ts"]]
-    assert any("Acknowledged by U0BOB (bob)" in r for r in replies) and any(
-        "Silenced by U0DAVE (dave) for 4h" in r for r in replies
-    )
+    assert any("Acknowledged by Bob Builder (bob)" in r for r in replies)
+    assert any("Silenced by Dave Ops (dave) for 4h" in r for r in replies)

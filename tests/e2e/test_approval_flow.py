@@ -43,7 +43,8 @@ def test_command_confirm_approve_updates_one_message_and_audits(
     done = latest_update(fake_slack, "Done:")
     assert done.args["ts"] == plan.args["ts"]
     done_text = all_text(done.args["blocks"])
-    assert "Done: cordon on prod" in done_text and "1 of 1: U0BOB" in done_text
+    assert "Done: cordon on prod" in done_text
+    assert "1 of 1: Bob Builder" in done_text
     assert [b for b in done.args["blocks"] if b["type"] == "actions"] == [], "no buttons once finished"
     assert cordoned(e2e_admin)
 
@@ -53,10 +54,13 @@ def test_command_confirm_approve_updates_one_message_and_audits(
     fake_slack.wait_match("chat.postMessage", lambda c: c.args["channel"] == AUDIT and "*succeeded*" in c.args["text"])
     audit = [c for c in fake_slack.of("chat.postMessage") if c.args["channel"] == AUDIT]
     headline, *thread = audit
-    assert "U0ALICE (alice)" in headline.args["text"] and "`cordon node-1`" in headline.args["text"]
+    assert "Alice Doe (alice)" in headline.args["text"]
+    assert "`cordon node-1`" in headline.args["text"]
     kinds = " ".join(c.args["text"] for c in thread)
     for kind in ("planned", "confirmed", "approval requested", "approved", "succeeded"):
         assert f"*{kind}*" in kinds
+    assert "* · Alice Doe · " in kinds, "actors by name, not Slack ID"
+    assert "* · Bob Builder · " in kinds
     assert all(c.args.get("thread_ts") for c in thread)
     assert any(u.args["channel"] == AUDIT and "succeeded" in u.args["text"] for u in fake_slack.of("chat.update"))
 

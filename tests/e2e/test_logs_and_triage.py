@@ -101,7 +101,7 @@ def test_triage_buttons_plan_the_runbook_as_the_clicker(
         lambda c: c.args["channel"] == STAGING and "Plan: cordon on staging" in all_text(c.args.get("blocks") or []),
     )
     text = all_text(plan.args["blocks"])
-    assert "requested by U0BOB as bob" in text
+    assert "requested by Bob Builder as bob (groups: sre, leads)" in text
     assert "cordon node node-2" in text
     assert "the API server accepts this change" in text
     assert [e["action_id"] for b in plan.args["blocks"] if b["type"] == "actions" for e in b["elements"]] == [

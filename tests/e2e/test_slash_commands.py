@@ -182,3 +182,22 @@ def test_a_rate_limited_post_is_retried_after_slacks_retry_after(
     assert posted.answer["ok"] is True and posted.args["blocks"] == limited.args["blocks"]
     assert posted.at - limited.at >= 1.0, "the retry waited for Slack's Retry-After"
     assert len(fake_slack.of("chat.postMessage")) == 2
+
+
+def test_answers_name_people_by_their_slack_display_name_looked_up_once(
+    bot_server: BotServer, fake_slack: FakeSlack, three_nodes: list[str]
+) -> None:
+    for _ in range(2):
+        send(bot_server, fake_slack, "whoami")
+    posts = fake_slack.wait_for("chat.postMessage", count=2)
+    assert all("You are Alice Doe" in all_text(p.args["blocks"]) for p in posts)
+    looked_up = [c for c in fake_slack.of("users.info") if c.args.get("user") == "U0ALICE"]
+    assert len(looked_up) == 1, "users.info is cached (identity.cache_seconds)"
+
+
+def test_a_users_mistake_is_answered_without_a_reference(bot_server: BotServer, fake_slack: FakeSlack) -> None:
+    send(bot_server, fake_slack, "frobnicate")
+    (reply,) = fake_slack.wait_for("response_url")
+    text = all_text(reply.args["blocks"])
+    assert "unknown runbook `frobnicate`" in text
+    assert "ref " not in text, "a reference is for unexpected errors only"

@@ -97,10 +97,14 @@ class Containers:
             "BUILDAH_ISOLATION": "oci",
         }
 
-    def run(self, tool: str, *args: str, timeout: float = 600, cwd: Path | None = None) -> Finished:
-        """Run ``tool`` (podman or buildah) with ``args``; the result is returned, not checked."""
+    def run(
+        self, tool: str, *args: str, timeout: float = 600, cwd: Path | None = None, stdin: str | None = None
+    ) -> Finished:
+        """Run ``tool`` (podman or buildah) with ``args`` (and ``stdin``); the result is returned, not checked."""
         cmd = [tool, *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=timeout, cwd=cwd, check=False)
+        proc = subprocess.run(
+            cmd, input=stdin, capture_output=True, text=True, env=self.env, timeout=timeout, cwd=cwd, check=False
+        )
         return Finished(cmd, proc.returncode, proc.stdout, proc.stderr)
 
     def podman(self, *args: str, timeout: float = 600) -> Finished:

@@ -115,7 +115,7 @@ def latest_update(slack: FakeSlack, text: str, channel: str = PROD) -> SlackCall
     return call
 
 
-def open_home(server: BotServer, user: str, *, secret: str = SIGNING_SECRET) -> None:
+def open_home(server: SlackEndpoint, user: str, *, secret: str = SIGNING_SECRET) -> None:
     """The user opens the app's Home tab: a signed ``app_home_opened`` event (JSON envelope)."""
     event = {
         "type": "app_home_opened",
@@ -134,7 +134,7 @@ def home_buttons(view: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
 
 
-def click_home(server: BotServer, view: dict[str, Any], action_id: str, user: str, value_prefix: str) -> None:
+def click_home(server: SlackEndpoint, view: dict[str, Any], action_id: str, user: str, value_prefix: str) -> None:
     """Click a button of the user's Home (``block_actions`` from a view: no channel, the view instead)."""
     (button,) = [b for b in home_buttons(view) if b["action_id"] == action_id and b["value"].startswith(value_prefix)]
     payload = {

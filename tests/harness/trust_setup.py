@@ -24,6 +24,29 @@ CAST: dict[str, tuple[str, list[str]]] = {
     "U0BOB2": ("bob", ["sre", "leads"]),  # bob's second Slack account
     "U0NOBODY": ("nobody", ["nobodies"]),  # may do nothing at all, not even read
 }
+# Slack user ID → the display name users.info answers (the names people read in messages)
+DISPLAY_NAMES = {
+    "U0ALICE": "Alice Doe",
+    "U0BOB": "Bob Builder",
+    "U0ERIN": "Erin Lead",
+    "U0CAROL": "Carol Lead",
+    "U0DAVE": "Dave Ops",
+    "U0MALLORY": "Mallory Intern",
+    "U0GLASS": "Gwen Glass",
+    "U0ALICE2": "Alice Doe (leads account)",
+    "U0BOB2": "Bob Builder (second account)",
+    "U0NOBODY": "No Body",
+}
+
+
+def slack_users() -> dict[str, dict[str, Any]]:
+    """users.info answers for the cast (FakeSlack.users): members of the bot's own workspace."""
+    return {
+        uid: {"id": uid, "name": user, "real_name": DISPLAY_NAMES[uid], "profile": {"display_name": DISPLAY_NAMES[uid]}}
+        for uid, (user, _) in CAST.items()
+    }
+
+
 NODE_OPERATOR = [
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},

@@ -185,3 +185,9 @@ def test_bad_values_fail_lint_and_template_naming_the_field(values: list[str], w
     assert where in render_error("rb", "ops", *values)
     linted = helm_run("lint", str(CHART), *values)
     assert linted.returncode != 0 and where in linted.stdout + linted.stderr
+
+
+def test_the_pod_knows_its_own_name_and_namespace_for_the_drain_warning() -> None:
+    env = container_env(render("ops"))  # the downward API: drain/replace-node plans recognise the bot's own node
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}

@@ -209,3 +209,53 @@ def _samples(bot: BotContainer, name: str) -> dict[frozenset[tuple[str, str]], f
         if sample.name == name
     }
     return found or None
+
+
+def test_the_first_run_of_the_image_without_a_cluster_or_tokens_is_clear_lines(
+    containers: Containers, bot_image: BuiltImage
+) -> None:
+    """The image's own config (config/example.yaml), nothing mounted, read-only: what an operator sees first."""
+    plain = ["run", "--rm", "--network", "none", "--read-only"]
+    home_kubeconfig = "/var/lib/runbook-bot/.kube/config"
+    served = containers.run("podman", *plain, bot_image.ref)  # CMD ["serve"]
+    assert served.returncode == 2, served.stderr
+    lines = served.stderr.splitlines()
+    assert [line.split(" — ")[0] for line in lines] == [
+        "cannot serve: Slack http mode needs slack.bot_token",
+        "cannot serve: Slack http mode needs slack.signing_secret",
+        f"cannot serve: cluster staging: no kubeconfig at {home_kubeconfig} (clusters.staging.kubeconfig)",
+        f"cannot serve: cluster production: no kubeconfig at {home_kubeconfig} (the default ~/.kube/config)",
+    ], served.stderr
+    assert all(" — set " in line or " — mount one there" in line for line in lines), "each says what to do"
+
+    checked = containers.run("podman", *plain, bot_image.ref, "check-config")
+    assert checked.returncode == 0, checked.stderr
+    assert "configuration OK: 2 cluster(s) (staging, production)" in checked.stdout
+    assert f"  warning: cluster staging: no kubeconfig at {home_kubeconfig}" in checked.stderr
+
+    shell = containers.run("podman", *plain, "-i", bot_image.ref, "shell", stdin="help\nwhoami\nstatus\n")
+    assert shell.returncode == 1, shell.stderr  # `status` cannot work without a cluster; help and whoami do
+    assert "[i] Runbooks" in shell.stdout
+    assert "[!] Clusters not reached" in shell.stdout
+    assert f"[x] Cluster unavailable\ncluster staging: no kubeconfig at {home_kubeconfig}" in shell.stdout
+
+    read_only_store = "sqlite:////var/lib/runbook-bot/runbook-bot.sqlite3"  # off the data volume: read-only
+    stored = containers.run(
+        "podman",
+        *plain,
+        "-i",
+        "-e",
+        f"RUNBOOK_BOT_STORE__URL={read_only_store}",
+        bot_image.ref,
+        "shell",
+        stdin="help\n",
+    )
+    assert stored.returncode == 1
+    assert stored.stderr.splitlines() == [
+        "configuration is invalid: store.url: cannot open the SQLite store /var/lib/runbook-bot/runbook-bot.sqlite3: "
+        "its folder /var/lib/runbook-bot is on a read-only file system — set store.url (or RUNBOOK_BOT_STORE__URL) "
+        "to a file in a writable folder, e.g. sqlite:////var/lib/runbook-bot/data/runbook-bot.sqlite3 on the "
+        "container image's data volume"
+    ]
+    for run in (served, checked, shell, stored):
+        assert "Traceback" not in run.stdout + run.stderr

@@ -192,6 +192,39 @@ def test_replace_node_on_aws_drains_terminates_waits_and_deletes(
         joiner.stop()
 
 
+def test_replacing_the_bots_own_node_warns_in_the_plan(
+    bot: Bot, aws: Aws, namespace: str, kube_api_client: client.ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    core = client.CoreV1Api(kube_api_client)
+    pool = {"rn-pool": unique_name("own")}
+    group = aws.group(unique_name("asg-bot"), 2)
+    joiner = KubeletJoiner(core, lambda: aws.in_service(group), pool, "ip").start()
+    try:
+        for name in joiner.nodes.values():
+            wait_node_ready(core, name)
+        deployment(kube_api_client, namespace, "runbook-bot", 1, pool)
+        (pod,) = wait_pods_running(core, namespace, "app=runbook-bot", 1)
+        monkeypatch.setenv("POD_NAME", pod.metadata.name)
+        monkeypatch.setenv("POD_NAMESPACE", namespace)
+        out = bot.runs.request(f"replace-node {pod.spec.node_name} --cluster prod", who(bot, "U0ALICE"))
+        assert out.ok, out.report
+        assert out.pending
+        assert out.run_id
+        assert out.report
+        warnings = [
+            line for part in out.report.parts if getattr(part, "title", "") == "Warnings" for line in part.lines
+        ]
+        (own,) = [w for w in warnings if "runs the bot itself" in w]
+        assert own.startswith(f"node {pod.spec.node_name} runs the bot itself (pod {namespace}/{pod.metadata.name})")
+        assert "no replica resumes it" in own
+        assert "With SQLite the bot has a single replica" in own
+        rec = bot.store.get_run(out.run_id)
+        assert rec is not None
+        bot.runs.cancel(rec.id, rec.plan_hash, who(bot, "U0ALICE"), "only the plan was wanted")
+    finally:
+        joiner.stop()
+
+
 def test_replace_node_on_azure_deletes_the_instance_and_restores_capacity(
     bot: Bot, arm: FakeArm, namespace: str, kube_api_client: client.ApiClient, control_plane: ControlPlane
 ) -> None:

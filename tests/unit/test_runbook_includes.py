@@ -108,7 +108,7 @@ def test_included_steps_run_where_the_include_stands() -> None:
 def test_help_of_replace_node_still_lists_the_drain_flags_marked_as_drains() -> None:
     rb = get(builtin(), "replace-node")
     assert rb.usage == (
-        "replace-node <node> [--force] [--delete-emptydir-data] [--ignore-daemonsets] [--timeout DURATION] "
+        "replace-node <node> [--force] [--delete-emptydir-data] [--no-ignore-daemonsets] [--timeout DURATION] "
         "[--grace-period INTEGER] [--wait DURATION]"
     )
     assert rb.params["node"].help.startswith("the node to replace")  # overridden help

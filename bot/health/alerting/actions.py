@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.durations import human_duration
+from bot.durations import clock_time, human_duration
 from bot.errors import DeniedError, UserError
 from bot.health.alerting.access import AlertAccess
 from bot.health.alerting.alert_messages import SILENCES, RunbookExists, alert_report, offered_runs, title_of
@@ -97,12 +97,11 @@ class AlertActions:
         until = self.clock() + SILENCES[length]
         self.store.update_alert(alert_id, silenced_until=until, silenced_by=who(actor))
         span = human_duration(SILENCES[length])
+        when = clock_time(until, self.clock())
         title = title_of(alert, self.checks)
-        self._audit(
-            actor, "alert_silenced", f"{who(actor)} silenced {title} for {span} (until {until:%H:%M} UTC)", alert
-        )
-        self._refresh(alert_id, f"Silenced by {who(actor)} for {span} (until {until:%H:%M} UTC).")
-        return f"silenced until {until:%H:%M} UTC"
+        self._audit(actor, "alert_silenced", f"{who(actor)} silenced {title} for {span} (until {when})", alert)
+        self._refresh(alert_id, f"Silenced by {who(actor)} for {span} (until {when}).")
+        return f"silenced until {when}"
 
     def runbook_command(self, alert_id: str, index: int) -> tuple[str, AlertRecord]:
         """The command the alert's ``index``-th runbook button stands for (UserError when gone)."""

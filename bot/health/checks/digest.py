@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.durations import ago, human_duration
+from bot.durations import ago, clock_time, human_duration
 from bot.health.checks.findings import SEVERITY_RANK, BackupStatus, Evaluation, Finding
 from bot.health.checks.snapshot import ClusterSnapshot
 from bot.report import Report, Tone
@@ -76,7 +76,7 @@ def alert_line(a: AlertRecord, now: datetime) -> str:
     if a.acked_by:
         text += f" · acked by {a.acked_by}"
     if a.silenced(now) and a.silenced_until:
-        text += f" · silenced until {a.silenced_until:%H:%M} UTC"
+        text += f" · silenced until {clock_time(a.silenced_until, now)}"
     return text
 
 

@@ -26,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from bot.clients.certs import CertificateInfo, cluster_certificates
+from bot.clients.cluster_access import unreachable
 from bot.clients.kube import KubeAccess
 from bot.clients.retry import bounded_by
 from bot.errors import TemporaryError
@@ -222,6 +223,5 @@ def _list_one(
         log.warning("cannot list for health checks", extra={"cluster": kube.cluster, "resource": resource})
     except (HTTPError, OSError) as exc:
         if resource == "nodes":
-            why = f"cannot reach the API server of {kube.cluster}: {type(exc).__name__}"
-            raise ClusterUnreachable(why) from None
+            raise ClusterUnreachable(str(unreachable(kube.cluster, exc))) from None
         snap.errors[resource] = f"connection failed ({type(exc).__name__})"

@@ -32,6 +32,7 @@ from bot.steps.base import Step, StepContext, StepPlan
 from bot.steps.drain.account import clipped, drain_account, still_on_node
 from bot.steps.drain.eviction import Evicted, PodEviction, disruption_budget_refusal, under_two_budgets
 from bot.steps.drain.filters import DrainOptions, Obj, PodVerdicts, classify, controller_of, pod_key
+from bot.steps.drain.own_pod import own_pod_warning
 from bot.steps.drain.pdb_gate import PdbGate, pdbs_snapshot
 from bot.steps.drain.progress import DrainProgress
 from bot.steps.drain.tracker import GoneTracker
@@ -133,6 +134,8 @@ class EvictPods(Step[EvictParams]):
                 + "; ".join(f"{pod_key(p)} {why}" for p, why in verdicts.refused)
             ]
         plan.warnings += verdicts.warnings
+        own = own_pod_warning(params.node, verdicts, ctx.settings)  # the bot's own pod is on this node
+        plan.warnings += [own] if own else []
         for pdb in pdbs:
             covered = [
                 p
