@@ -182,10 +182,11 @@ class GuardedProgression:
             if paused != state.paused:
                 state.paused = paused
                 self._keep(state)
-            if state.stage and state.line() != shown:
-                shown = state.line()
+            now = self.ctx.clock()
+            if state.stage and state.line(now) != shown:
+                shown = state.line(now)
                 self.ctx.progress(shown)
-            if not paused and state.next_at is not None and self.ctx.clock() >= state.next_at:
+            if not paused and state.next_at is not None and now >= state.next_at:
                 return
             self.ctx.abort.wait(POLL_SECONDS)
 

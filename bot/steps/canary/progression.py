@@ -119,16 +119,21 @@ class CanaryProgression(BaseModel):
         """The split of the next stage, or None after the last."""
         return self.stages[self.stage] if self.stage < self.total else None
 
-    def line(self) -> str:
-        """``stage 2/5: 80/20 · next 70/30 at 14:05 UTC`` (or paused, or complete)."""
+    def line(self, now: datetime | None = None) -> str:
+        """``stage 2/5: 80/20 · next 70/30 at 14:05 UTC`` (or paused — saying so once overdue at ``now`` —
+        or watching the last stage, or complete)."""
         head = f"stage {self.stage}/{self.total}: {self.weights}"
-        upcoming = self.next_split()
-        if upcoming is None:
+        if self.status == "done":
             return f"{head} · progression complete"
         shown = "%H:%M" if self.every_seconds >= 60 else "%H:%M:%S"
         due = f"{self.next_at.strftime(shown)} UTC" if self.next_at else "soon"
+        overdue = now is not None and self.next_at is not None and now >= self.next_at
+        upcoming = self.next_split()
+        what = f"{upcoming}" if upcoming else "the end of the progression"
         if self.paused:
-            return f"{head} · paused: {upcoming} (due {due}) waits for Resume"
+            return f"{head} · paused: {what} {'was due' if overdue else 'due'} at {due}, held until Resume"
+        if upcoming is None:
+            return f"{head} · watching the canary until {due}, then done"
         return f"{head} · next {upcoming} at {due}"
 
     def applied(self) -> list[str]:
