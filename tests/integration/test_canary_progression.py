@@ -107,6 +107,11 @@ def wait_state(bot: Bot, run_id: str, states: set[str], timeout: float = 60) -> 
     return wait_for(f"run {run_id} in {states}", probe, timeout)
 
 
+def resumed(bot: Bot, run_id: str) -> bool | None:
+    """True once the run's new owner is executing it again (audit ``resumed``)."""
+    return True if any(e.kind == "resumed" for e in bot.store.audit_events(run_id=run_id, limit=200)) else None
+
+
 def start(bot: Bot, ns: str, chat_id: str = "U0ALICE") -> Any:
     _, rec = planned(bot, COMMAND.format(ns=ns), chat_id)
     assert bot.runs.confirm(rec.id, rec.plan_hash, who(bot, chat_id)).execute
@@ -228,7 +233,7 @@ def test_a_progression_on_production_waits_for_approval(
     bot: Bot, namespace: str, kube_api_client: client.ApiClient, control_plane: ControlPlane, pool: dict[str, str]
 ) -> None:
     ps.canary_app(kube_api_client, namespace, "web", pool)
-    out, rec = planned(bot, COMMAND.format(ns=namespace) + " --cluster prod")
+    _, rec = planned(bot, COMMAND.format(ns=namespace) + " --cluster prod")
     assert rec.risk == "destructive"
     decision = bot.runs.confirm(rec.id, rec.plan_hash, who(bot, "U0ALICE"))
     assert not decision.execute
@@ -262,3 +267,171 @@ def test_bad_progression_flags_are_refused_and_nothing_is_written(
     assert why in plan_text(out.report)
     assert ps.route_split(kube_api_client, namespace, "web") == "100/0"
     assert ps.cs.writes_in(control_plane.read_audit_events(), namespace) == []
+
+
+def test_a_bot_killed_mid_progression_is_resumed_by_another_without_repeating_a_stage(
+    control_plane: ControlPlane,
+    namespace: str,
+    kube_api_client: client.ApiClient,
+    pool: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The first bot runs in its own process and is killed (SIGKILL) after stage 2; the second's recovery
+    takes the run over once the first's heartbeat is stale, and finishes it from stage 3."""
+    ps.canary_app(kube_api_client, namespace, "web", pool)
+    clock = ps.FileClock(tmp_path / "clock")
+    doc = ps.progression_doc(control_plane.admin_kubeconfig, f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    (tmp_path / "settings.json").write_text(json.dumps(doc))
+    second = build_bot(Settings(**doc), clock=clock)
+    _, rec = planned(second, COMMAND.format(ns=namespace))
+    log = (tmp_path / "first.log").open("w")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "tests.harness.progression_worker", str(tmp_path / "settings.json"),
+         str(clock.path), rec.id, rec.plan_hash, "U0ALICE"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    try:
+        wait_stage(second, kube_api_client, namespace, rec.id, "90/10")
+        clock.advance(ps.EVERY)
+        wait_stage(second, kube_api_client, namespace, rec.id, "80/20")
+        owner = second.store.get_run(rec.id).owner_id  # type: ignore[union-attr]
+        first.kill()  # no shutdown, no hand-back: its heartbeat just stops
+        first.wait(30)
+        running = second.store.get_run(rec.id)
+        assert running is not None
+        assert running.state == "running", "a dead owner's run stays running until a recovery settles it"
+        clock.advance(timedelta(seconds=10))  # past stale_after (3s): the owner looks dead
+        assert second.runs.recover() == [rec.id]
+        taken = second.store.get_run(rec.id)
+        assert taken is not None
+        assert taken.state == "running"
+        assert taken.owner_id == second.runs.owner_id != owner
+        wait_for("the resumed run", lambda: resumed(second, rec.id), 30)
+        assert ps.route_split(kube_api_client, namespace, "web") == "80/20", "stage 2 is not applied again"
+        for split in STAGES[2:]:
+            clock.advance(ps.EVERY)
+            wait_stage(second, kube_api_client, namespace, rec.id, split)
+        clock.advance(ps.EVERY)
+        final = wait_state(second, rec.id, FINAL)
+        assert final.state == "succeeded", final.outcome
+        assert ps.route_patches(control_plane, namespace, "web", rec.id) == STAGES, "each stage patched exactly once"
+        kinds = [e.kind for e in second.store.audit_events(run_id=rec.id, limit=200)]
+        assert kinds.count("taken_over") == 1
+        assert kinds.count("resumed") == 1
+        assert kinds.count("succeeded") == 1
+        assert "interrupted" not in kinds
+    finally:
+        if first.poll() is None:
+            first.kill()
+        log.close()
+        second.runs.shutdown(10)
+        second.close()
+
+
+def test_a_bot_shutting_down_hands_the_progression_back_and_another_resumes_it(
+    control_plane: ControlPlane,
+    namespace: str,
+    kube_api_client: client.ApiClient,
+    pool: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """A graceful stop (SIGTERM in a rolling update) neither rolls back nor marks the run interrupted:
+    it hands it back, still running, and the next replica's recovery resumes it at once."""
+    ps.canary_app(kube_api_client, namespace, "web", pool)
+    clock = MovableClock()
+    first = make_bot(control_plane, tmp_path, clock)
+    second = make_bot(control_plane, tmp_path, clock)
+    try:
+        rec = start(first, namespace)
+        wait_stage(first, kube_api_client, namespace, rec.id, "90/10")
+        assert first.runs.shutdown(10) == []
+        handed = first.store.get_run(rec.id)
+        assert handed is not None
+        assert handed.state == "running"
+        assert handed.heartbeat_at is None
+        assert ps.route_split(kube_api_client, namespace, "web") == "90/10", "a shutdown changes no weights"
+        assert second.runs.recover() == [rec.id]
+        for split in STAGES[1:]:
+            clock.advance(ps.EVERY)
+            wait_stage(second, kube_api_client, namespace, rec.id, split)
+        clock.advance(ps.EVERY)
+        assert wait_state(second, rec.id, FINAL).state == "succeeded"
+        assert ps.route_patches(control_plane, namespace, "web", rec.id) == STAGES
+        kinds = [e.kind for e in second.store.audit_events(run_id=rec.id, limit=200)]
+        assert kinds.count("handed_back") == 1
+        assert kinds.count("taken_over") == 1
+    finally:
+        second.runs.shutdown(10)
+        first.close()
+        second.close()
+
+
+def set_route(api: client.ApiClient, ns: str, split: str) -> None:
+    """Write the route's weights as the admin (a person, or a bot that died right after its patch)."""
+    stable, canary = (int(x) for x in split.split("/"))
+    ops = [
+        {"op": "replace", "path": "/spec/rules/1/backendRefs/0/weight", "value": stable},
+        {"op": "replace", "path": "/spec/rules/1/backendRefs/1/weight", "value": canary},
+    ]
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        *ps.ROUTES[:2], ns, ps.ROUTES[2], "web", ops, _content_type="application/json-patch+json"
+    )
+
+
+def test_a_stage_whose_write_landed_before_its_owner_died_is_not_written_again(
+    control_plane: ControlPlane,
+    namespace: str,
+    kube_api_client: client.ApiClient,
+    pool: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The owner stored stage 3 as applying and its patch reached the API server, then it died before storing
+    it as applied: the next owner finds the route already at 70/30 and moves on without a patch."""
+    ps.canary_app(kube_api_client, namespace, "web", pool)
+    clock = MovableClock()
+    first = make_bot(control_plane, tmp_path, clock)
+    second = make_bot(control_plane, tmp_path, clock)
+    try:
+        rec = start(first, namespace)
+        wait_stage(first, kube_api_client, namespace, rec.id, "90/10")
+        clock.advance(ps.EVERY)
+        wait_stage(first, kube_api_client, namespace, rec.id, "80/20")
+        first.runs.shutdown(10)
+        state = progression(first, rec.id)
+        first.store.put_artifact(rec.id, "CanaryProgression", "", {**state, "stage": 3, "status": "applying",
+                                                                     "weights": "70/30"})  # fmt: skip
+        set_route(kube_api_client, namespace, "70/30")
+        assert second.runs.recover() == [rec.id]
+        wait_stage(second, kube_api_client, namespace, rec.id, "70/30")
+        for split in STAGES[3:]:
+            clock.advance(ps.EVERY)
+            wait_stage(second, kube_api_client, namespace, rec.id, split)
+        clock.advance(ps.EVERY)
+        assert wait_state(second, rec.id, FINAL).state == "succeeded"
+        assert ps.route_patches(control_plane, namespace, "web", rec.id) == ["90/10", "80/20", "60/40", "50/50"]
+    finally:
+        second.runs.shutdown(10)
+        first.close()
+        second.close()
+
+
+def test_weights_changed_by_hand_stop_the_progression_without_a_write(
+    bot: Bot,
+    clock: MovableClock,
+    namespace: str,
+    kube_api_client: client.ApiClient,
+    control_plane: ControlPlane,
+    pool: dict[str, str],
+) -> None:
+    ps.canary_app(kube_api_client, namespace, "web", pool)
+    rec = start(bot, namespace)
+    wait_stage(bot, kube_api_client, namespace, rec.id, "90/10")
+    set_route(kube_api_client, namespace, "100/0")  # someone ran `canary web abort` by hand
+    clock.advance(ps.EVERY)
+    final = wait_state(bot, rec.id, FINAL)
+    assert final.state == "failed"
+    assert "the weights were changed outside this progression (the weights are 100/0, not 90/10)" in (
+        final.outcome or ""
+    )
+    assert ps.route_split(kube_api_client, namespace, "web") == "100/0"
+    assert ps.route_patches(control_plane, namespace, "web", rec.id) == ["90/10"]
