@@ -435,3 +435,38 @@ def test_weights_changed_by_hand_stop_the_progression_without_a_write(
     )
     assert ps.route_split(kube_api_client, namespace, "web") == "100/0"
     assert ps.route_patches(control_plane, namespace, "web", rec.id) == ["90/10"]
+
+
+def test_an_owner_that_lost_the_run_while_alive_writes_no_stage_after_the_takeover(
+    control_plane: ControlPlane,
+    namespace: str,
+    kube_api_client: client.ApiClient,
+    pool: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """A live owner whose heartbeats look stale to another replica (a partition, a long pause): the other
+    takes the run over; the first finds out at its next heartbeat and stops without touching the route."""
+    ps.canary_app(kube_api_client, namespace, "web", pool)
+    clock = MovableClock()
+    ahead = MovableClock(timedelta(minutes=10))  # the second replica sees the first's heartbeats as old
+    first = make_bot(control_plane, tmp_path, clock)
+    second = make_bot(control_plane, tmp_path, ahead)
+    try:
+        rec = start(first, namespace)
+        wait_stage(first, kube_api_client, namespace, rec.id, "90/10")
+        wait_for("the takeover", lambda: second.runs.recover() or None, 30)
+        wait_for("the first owner to stop", lambda: True if not first.runs.executor.owned() else None, 30)
+        assert first.store.get_run(rec.id).owner_id == second.runs.owner_id  # type: ignore[union-attr]
+        for split in STAGES[1:]:
+            clock.advance(ps.EVERY)
+            ahead.advance(ps.EVERY)
+            wait_stage(second, kube_api_client, namespace, rec.id, split)
+        ahead.advance(ps.EVERY)
+        final = wait_state(second, rec.id, FINAL)
+        assert final.state == "succeeded", final.outcome
+        assert ps.route_patches(control_plane, namespace, "web", rec.id) == STAGES, "no stage written twice"
+    finally:
+        first.runs.shutdown(10)
+        second.runs.shutdown(10)
+        first.close()
+        second.close()
