@@ -26,7 +26,7 @@ from bot.errors import AbortedError, PermanentError, UserError
 from bot.model import Weights
 from bot.steps.base import StepContext, StepPlan
 from bot.steps.canary.driver import Driver, Proposal, Split, Target, change_lines
-from bot.steps.canary.pod_guard import CanaryPods, PodGuard, find_canary_pods, pod_trouble
+from bot.steps.canary.pod_guard import CanaryPods, PodGuard, find_canary_pods, pod_trouble, restarts
 from bot.steps.canary.progression import CanaryProgression, Stages
 from bot.steps.dry_run import DRY_RUN, server_dry_run
 
@@ -56,7 +56,8 @@ def _pod_warnings(ctx: StepContext, pods: CanaryPods) -> list[str]:
     now = [p for p in listed if pods.matches(p)]
     if not now:
         return [f"the canary has no pods now ({pods.describe()}): traffic sent to it would fail"]
-    troubled = [t for p in now if (t := pod_trouble(p, {}, 0.0, 1.0))]
+    as_now = {p["metadata"]["uid"]: restarts(p) for p in now}  # past restarts are the guard's baseline
+    troubled = [t for p in now if (t := pod_trouble(p, as_now, 0.0, 1.0))]
     return [f"{t}: the progression would roll back at once" for t in troubled]
 
 
@@ -137,6 +138,7 @@ class GuardedProgression:
         guard = PodGuard(self.ctx.kube, pods, self.unready_after).start()
         try:
             state = self.ctx.artifacts.get(CanaryProgression) or self._begin(guard)
+            self._settled(state)
             if state.status == "applying":  # the process that was applying it stopped: finish that stage
                 self._apply(state, state.stage, guard)
             while True:
@@ -167,6 +169,13 @@ class GuardedProgression:
         self.ctx.artifacts.put(state)
         self.ctx.account([*state.applied(), *extra_done], state.pending())
 
+    def _settled(self, state: CanaryProgression) -> None:
+        """A progression that had already ended (its owner died before the run did) ends the same way again."""
+        if state.status == "rolled_back":
+            self._roll_back(state, state.reason)
+        if state.status == "aborted":
+            self._stop(state)
+
     # -- waiting ----------------------------------------------------------------------------------
     def _wait(self, state: CanaryProgression, guard: PodGuard) -> None:
         """Until the next stage is due and not paused; the guard, abort and Pause are checked every poll."""
@@ -196,8 +205,8 @@ class GuardedProgression:
         if not self.ctx.owns_run():
             self._stop(state)
         split = self.driver.read(self.ctx.kube, self.target)
-        expected = [self.stages.splits[stage - 2]] if stage > 1 else []
-        if state.status == "applying":
+        expected = [self.stages.splits[stage - 2]] if stage > 1 else []  # stage 1 starts from whatever is there
+        if expected and state.status == "applying":
             expected.append(self.stages.splits[stage - 1])
         if expected and not any(self._at(split, w) for w in expected):
             state.reason = f"the weights are {split.rules[0].split_text()}, not {' or '.join(map(str, expected))}"
