@@ -189,7 +189,8 @@ class S3BackupTarget:
             if code in ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"):
                 raise TemporaryError(text, delay=5.0) from None
             raise PermanentError(text) from None
-        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError) as exc:
+        except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as exc:
+            # refused, reset or closed mid-body (ConnectionClosedError is an HTTPClientError): try again later
             raise TemporaryError(
                 f"S3 {operation} on bucket {self._cfg.bucket} failed: connection lost ({type(exc).__name__}) "
                 f"after {self._cfg.max_attempts} attempt(s)"

@@ -6,8 +6,6 @@ and destructive runbooks return their plan for confirmation (and approval) first
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -22,11 +20,12 @@ from bot.clients.api_errors import call_translated, translated_api_errors
 from bot.clients.kube import Impersonation, KubeAccess, KubeClients
 from bot.cloud import CloudClients
 from bot.config.settings import Settings
-from bot.engine.params import ParamSpec, WorkloadName, parse_value, resolution_permissions, resolve_value
+from bot.engine.params import ParamSpec, parse_value, resolution_permissions, resolve_value
 from bot.engine.parser import Invocation, bind, tokenize
+from bot.engine.plan_hash import plan_hash
 from bot.engine.runbooks import Runbook, RunbookCatalog, substitute
 from bot.errors import BotError, DeniedError, NotFoundError, ParseError, UserError
-from bot.model import Permission, Requester, Weights
+from bot.model import Permission, Requester
 from bot.report import Report, Tone
 from bot.steps.base import RunbookInfo, Step, StepContext, StepPlan
 from bot.steps.registry import StepRegistry
@@ -227,7 +226,7 @@ class Engine:
             planned.append(PlannedStep(step, params, plan))
         run = PreparedRun(run_id, inv.runbook, cluster, namespace, requester, values, planned, ctx)
         run.permissions = list(dict.fromkeys(p for s in planned for p in s.plan.permissions))
-        run.plan_hash = plan_hash(run)
+        run.plan_hash = plan_hash(run.runbook.name, run.cluster, run.namespace, run.values, run.steps)
         return run
 
     def authorize(self, run: PreparedRun) -> None:
@@ -298,36 +297,6 @@ class Engine:
                 with translated_api_errors(cluster):
                     out[name] = resolve_value(spec, value, resolver, namespace)
         return out
-
-
-def plan_hash(run: PreparedRun) -> str:
-    """SHA-256 over what the run will do: runbook, cluster, values and every step's plan facts."""
-
-    def norm(v: Any) -> Any:
-        if isinstance(v, Weights | WorkloadName):
-            return str(v)
-        if hasattr(v, "model_dump"):
-            return v.model_dump(mode="json")
-        if hasattr(v, "total_seconds"):
-            return v.total_seconds()
-        return v
-
-    doc = {
-        "runbook": run.runbook.name,
-        "cluster": run.cluster,
-        "namespace": run.namespace,
-        "values": {k: norm(v) for k, v in sorted(run.values.items())},
-        "steps": [
-            {
-                "step": s.step.name,
-                "params": s.params.model_dump(mode="json"),
-                "targets": [t.model_dump() for t in s.plan.targets],
-                "fingerprint": s.plan.fingerprint,
-            }
-            for s in run.steps
-        ],
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def error_report(exc: BaseException, ref: str) -> Report:

@@ -8,22 +8,23 @@ from bot.config.settings import ApprovalRule
 from bot.engine.engine import PreparedRun
 from bot.report import Action, Report, Tone, report_from_dict
 from bot.steps.artifacts import RunHold
-from bot.store import ApprovalRecord, RunRecord
+from bot.store import ApprovalRecord, RunRecord, RunState
 
-STATE_WORDS = {
-    "awaiting_confirmation": ("Plan", Tone.INFO),
-    "awaiting_approval": ("Awaiting approval", Tone.WARN),
-    "queued": ("Starting", Tone.INFO),
-    "running": ("Running", Tone.INFO),
-    "succeeded": ("Done", Tone.OK),
-    "failed": ("Failed", Tone.ERROR),
-    "cancelled": ("Cancelled", Tone.INFO),
-    "denied": ("Denied", Tone.ERROR),
-    "expired": ("Expired", Tone.WARN),
-    "interrupted": ("Interrupted", Tone.ERROR),
-    "aborting": ("Aborting", Tone.WARN),
-    "aborted": ("Aborted", Tone.WARN),
-    "replan_required": ("Plan changed — not run", Tone.WARN),
+STATE_WORDS: dict[RunState, tuple[str, Tone]] = {
+    RunState.PLANNED: ("Planning", Tone.INFO),
+    RunState.AWAITING_CONFIRMATION: ("Plan", Tone.INFO),
+    RunState.AWAITING_APPROVAL: ("Awaiting approval", Tone.WARN),
+    RunState.QUEUED: ("Starting", Tone.INFO),
+    RunState.RUNNING: ("Running", Tone.INFO),
+    RunState.SUCCEEDED: ("Done", Tone.OK),
+    RunState.FAILED: ("Failed", Tone.ERROR),
+    RunState.CANCELLED: ("Cancelled", Tone.INFO),
+    RunState.DENIED: ("Denied", Tone.ERROR),
+    RunState.EXPIRED: ("Expired", Tone.WARN),
+    RunState.INTERRUPTED: ("Interrupted", Tone.ERROR),
+    RunState.ABORTING: ("Aborting", Tone.WARN),
+    RunState.ABORTED: ("Aborted", Tone.WARN),
+    RunState.REPLAN_REQUIRED: ("Plan changed — not run", Tone.WARN),
 }
 
 
@@ -65,24 +66,24 @@ def run_report(
 ) -> Report:
     """The run's message for its current state: the stored plan under a state header (``hold``: its Pause)."""
     report = report_from_dict(rec.plan)
-    word, tone = STATE_WORDS.get(rec.state, (rec.state, Tone.INFO))
+    word, tone = STATE_WORDS[RunState(rec.state)]
     report.title = f"{word}: {report.title}"
     report.tone = tone
     status = report.section("Status", tone=tone)
     approved = [a for a in approvals if a.decision == "approve" and a.plan_hash == rec.plan_hash]
-    if rec.state == "awaiting_confirmation":
+    if rec.state == RunState.AWAITING_CONFIRMATION:
         status.lines.append(f"{rec.requester_name}: confirm to run this plan (expires {_hm(rec.expires_at)} UTC)")
     if rec.approvals_required:
         names = ", ".join(a.approver_name for a in approved) or "none yet"
         status.fields.append(("Approvals", f"{len(approved)} of {rec.approvals_required}: {names}"))
-    if rec.state == "awaiting_approval":
+    if rec.state == RunState.AWAITING_APPROVAL:
         status.lines.append(f"Waiting for approval until {_hm(rec.expires_at)} UTC. The requester cannot approve.")
     for a in approvals:
         if a.decision == "deny":
             status.lines.append(f"Denied by {a.approver_name}: {a.reason or 'no reason given'}")
     if rec.break_glass_reason:
         status.lines.append(f":rotating_light: BREAK-GLASS by {rec.requester_name}: {rec.break_glass_reason}")
-    paused = hold is not None and hold.paused and rec.state == "running"
+    paused = hold is not None and hold.paused and rec.state == RunState.RUNNING
     if paused and hold is not None:
         status.lines.append(f"Paused by {hold.by} at {_hm(hold.at)} UTC: the weights hold until Resume")
     if rec.outcome:
@@ -97,9 +98,9 @@ def run_report(
 def _buttons(rec: RunRecord, paused: bool) -> list[Action]:
     """The buttons of the run's message in its current state (``paused``: the run is on hold)."""
     value = f"{rec.id}:{rec.plan_hash}"
-    if rec.state == "awaiting_confirmation":
+    if rec.state == RunState.AWAITING_CONFIRMATION:
         return [Action("confirm", "Confirm", value, "primary"), Action("cancel", "Cancel", value)]
-    if rec.state == "awaiting_approval":
+    if rec.state == RunState.AWAITING_APPROVAL:
         buttons = [
             Action("approve", "Approve", value, "primary"),
             Action("deny", "Deny", value, "danger"),
@@ -108,7 +109,7 @@ def _buttons(rec: RunRecord, paused: bool) -> list[Action]:
         if rec.policy.get("break_glass_allowed"):
             buttons.append(Action("break_glass", "Break glass", value, "danger"))
         return buttons
-    if rec.state == "running" and rec.risk != "read":
+    if rec.state == RunState.RUNNING and rec.risk != "read":
         buttons = [Action("abort", "Abort", value, "danger")]
         if rec.plan.get("pausable"):
             hold = Action("resume", "Resume", value, "primary") if paused else Action("pause", "Pause", value)

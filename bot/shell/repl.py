@@ -22,6 +22,7 @@ from bot.errors import DeniedError, UserError
 from bot.model import Requester
 from bot.report import Attachment, Report
 from bot.shell.render import render_text
+from bot.store import RunState
 
 PROMPT = "k8s> "
 LOCAL_USER = "local"
@@ -127,7 +128,7 @@ class Shell:
         elif decision.report is not None:
             self.show(decision.report)
             rec = self.bot.runs.store.get_run(run_id)
-            if rec is not None and rec.state == "awaiting_approval":
+            if rec is not None and rec.state == RunState.AWAITING_APPROVAL:
                 self.say(
                     f"Approval needed: an approver runs `approve {run_id}` (e.g. `runbook-bot shell --as <approver>`)."
                 )

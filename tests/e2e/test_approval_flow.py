@@ -85,3 +85,26 @@ def test_deny_through_the_reason_modal(
     text = all_text(latest_update(fake_slack, "Denied:").args["blocks"])
     assert "Denied: cordon on prod" in text and "change freeze until Monday" in text
     assert not cordoned(e2e_admin)
+
+
+def test_a_reason_is_posted_as_text_never_as_a_mention(
+    flow_server: BotServer, fake_slack: FakeSlack, e2e_admin: client.ApiClient
+) -> None:
+    command(flow_server, fake_slack, "cordon node-1", "U0ALICE")
+    (plan,) = fake_slack.wait_match("chat.postMessage", lambda c: c.args["channel"] == PROD)
+    plan.args["ts"] = fake_slack.posted_ts(plan)
+    click(flow_server, plan, "rb_confirm", "U0ALICE")
+    waiting = latest_update(fake_slack, "Awaiting approval")
+    click(flow_server, waiting, "rb_deny", "U0CAROL")
+    (opened,) = fake_slack.wait_for("views.open")
+    view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+    submit_reason(flow_server, view, "U0CAROL", "<!channel> wake <@U0BOB> & <https://evil.example|click>")
+    denied = latest_update(fake_slack, "Denied:")
+    fake_slack.wait_match("chat.postMessage", lambda c: c.args["channel"] == AUDIT and "denied" in str(c.args["text"]))
+    posted = json.dumps([c.args for c in fake_slack.calls if c.method in ("chat.postMessage", "chat.update")])
+    assert "&lt;!channel&gt; wake &lt;@U0BOB&gt; &amp; &lt;https://evil.example|click&gt;" in all_text(
+        denied.args["blocks"]
+    )
+    for raw in ("<!channel>", "<@U0BOB>", "<https://evil.example|click>"):
+        assert raw not in posted, f"{raw} would reach Slack as markup"
+    assert not cordoned(e2e_admin)

@@ -167,3 +167,16 @@ def test_a_retried_delivery_does_not_run_the_command_twice(
     assert len(fake_slack.of("chat.postMessage")) == 2
     runs = bot_server.bot.store.recent_runs(limit=10)
     assert sorted(r.command for r in runs) == ["help", "nodes"]
+
+
+def test_a_rate_limited_post_is_retried_after_slacks_retry_after(
+    bot_server: BotServer, fake_slack: FakeSlack, three_nodes: list[str]
+) -> None:
+    fake_slack.rate_limits["chat.postMessage"] = [1]  # the first post is answered 429, Retry-After: 1
+    status, _ = send(bot_server, fake_slack, "nodes")
+    assert status == 200
+    limited, posted = fake_slack.wait_for("chat.postMessage", count=2)
+    assert limited.answer == {"ok": False, "error": "ratelimited"}
+    assert posted.answer["ok"] is True and posted.args["blocks"] == limited.args["blocks"]
+    assert posted.at - limited.at >= 1.0, "the retry waited for Slack's Retry-After"
+    assert len(fake_slack.of("chat.postMessage")) == 2

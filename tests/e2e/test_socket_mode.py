@@ -182,7 +182,6 @@ def test_socket_mode_moves_to_a_new_link_at_once_on_a_disconnect_warning(
     socket_bot.wait_readyz(200, timeout=15.0)
     urls = [c.answer["url"] for c in fake_slack.of("apps.connections.open")]
     assert len(urls) >= 2 and len(set(urls)) == len(urls)
-    time.sleep(1.0)  # let any redundant reconnect settle: exactly one live link must remain
-    (live,) = link.open_connections()
+    live = link.wait_single_open_connection(timeout=15.0)  # a redundant redial closes again: one live link
     envelope = link.push_slash_command("help")
     assert link.wait_for_ack(envelope["envelope_id"]).connection == live.number

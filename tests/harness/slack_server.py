@@ -54,6 +54,7 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: list[dict[str, Any]] = []
         self.errors: dict[str, str] = {}
+        self.rate_limits: dict[str, list[int]] = {}  # method → Retry-After seconds of the next 429 answers
         self.socket_mode: SocketModeServer | None = None
         self.uploads: dict[str, UploadedFile] = {}  # file id → what files.uploadV2 sent
         self._ts = 1700000000.000100
@@ -104,12 +105,19 @@ class FakeSlack:
                     self.send_error(404)
                     return
                 headers = dict(self.headers.items())
-                answer = fake._answer(method, args, headers)
+                retry_after = fake._rate_limited(method)
+                answer = (
+                    {"ok": False, "error": "ratelimited"}
+                    if retry_after is not None
+                    else fake._answer(method, args, headers)
+                )
                 with fake._cond:
                     fake.calls.append(SlackCall(method, args, headers, answer))
                     fake._cond.notify_all()
                 data = json.dumps(answer).encode()
-                self.send_response(200)
+                self.send_response(429 if retry_after is not None else 200)
+                if retry_after is not None:  # Slack's rate limit: HTTP 429 with Retry-After seconds
+                    self.send_header("Retry-After", str(retry_after))
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -118,6 +126,12 @@ class FakeSlack:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _rate_limited(self, method: str) -> int | None:
+        """Retry-After seconds when this call of ``method`` is to be answered 429, else None."""
+        with self._cond:
+            queue = self.rate_limits.get(method)
+            return queue.pop(0) if queue else None
 
     @property
     def port(self) -> int:

@@ -180,6 +180,15 @@ class SocketModeServer:
             lambda: self.connections[-1] if len(self.connections) >= count else None, timeout, f"{count} connection(s)"
         )
 
+    def wait_single_open_connection(self, timeout: float = 10.0) -> LinkConnection:
+        """Block until exactly one connection is open; return it."""
+
+        def single() -> LinkConnection | None:
+            live = [c for c in self.connections if c.is_open]
+            return live[0] if len(live) == 1 else None
+
+        return self._wait(single, timeout, "exactly one open connection")
+
     def wait_closed(self, conn: LinkConnection, timeout: float = 10.0) -> LinkConnection:
         """Block until ``conn`` closed."""
         return self._wait(lambda: conn if not conn.is_open else None, timeout, f"connection {conn.number} to close")

@@ -340,7 +340,8 @@ def test_read_runbooks_refuse_a_requester_without_rbac(
     )
     status = bot.runs.request(f"rollout-status web -n {namespace}", who(bot, "U0NOBODY"))
     assert not status.ok
-    assert 'User "nobody" cannot get resource "deployments"' in plan_text(status.report)
+    # no rights at all: the same answer as for missing one right, every permission named (issue 8)
+    assert f"nobody may not get deployments.apps `web` in namespace {namespace}" in plan_text(status.report)
     triage = bot.runs.request(f"triage {pod.spec.node_name}", who(bot, "U0NOBODY"))
     assert not triage.ok
-    assert 'User "nobody" cannot get resource "nodes"' in plan_text(triage.report)
+    assert f"nobody may not get nodes `{pod.spec.node_name}` (cluster-wide) and list pods" in plan_text(triage.report)

@@ -29,15 +29,25 @@ class ListParams(BaseModel):
     """Which target (default: the cluster's)."""
 
     model_config = ConfigDict(extra="forbid")
-    target: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    target: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="the backup target to read (default: the cluster's)",
+    )
 
 
 class IdParams(BaseModel):
     """One backup, by id."""
 
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=r"^[a-z0-9-]{1,100}T\d{6}Z-(r\d+|api)$")
-    target: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    id: str = Field(
+        pattern=r"^[a-z0-9-]{1,100}T\d{6}Z-(r\d+|api)$", description="the backup's id, as `etcd-backup list` shows it"
+    )
+    target: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="the backup target to read (default: the cluster's)",
+    )
 
 
 def _setup(ctx: StepContext, ident: str | None = None) -> ClusterBackups:

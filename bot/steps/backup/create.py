@@ -22,7 +22,11 @@ class BackupParams(BaseModel):
     """Where to (default: the cluster's target)."""
 
     model_config = ConfigDict(extra="forbid")
-    to: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    to: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="the backup target (a name under backup.targets); default: the cluster's",
+    )
 
 
 def backup_settings(ctx: StepContext) -> BackupSettings:

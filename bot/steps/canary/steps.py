@@ -63,9 +63,11 @@ class CanaryParams(BaseModel):
     """The app, and a split (``90/10``) or ``promote`` / ``abort`` / ``status``; a progression's flags."""
 
     model_config = ConfigDict(extra="forbid")
-    app: str
-    action: Weights | Literal["promote", "abort", "status"]
-    namespace: str
+    app: str = Field(description="the app whose traffic to shift")
+    action: Weights | Literal["promote", "abort", "status"] = Field(
+        description="a stable/canary split such as 90/10, or promote, abort or status"
+    )
+    namespace: str = Field(description="the app's namespace")
     step: int | None = Field(None, description="a progression: points of traffic moved to the canary per stage")
     every: timedelta | None = Field(None, description="a progression: time between stages (default 5m)")
     until: Weights | None = Field(None, description="a progression: the last stage's split")

@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from kubernetes.client.exceptions import ApiException
@@ -34,6 +33,7 @@ from bot.steps.drain.account import clipped, drain_account, still_on_node
 from bot.steps.drain.eviction import Evicted, PodEviction, disruption_budget_refusal, under_two_budgets
 from bot.steps.drain.filters import DrainOptions, Obj, PodVerdicts, classify, controller_of, pod_key
 from bot.steps.drain.pdb_gate import PdbGate, pdbs_snapshot
+from bot.steps.drain.progress import DrainProgress
 from bot.steps.drain.tracker import GoneTracker
 
 log = logging.getLogger("bot.drain")
@@ -61,65 +61,11 @@ class EvictParams(BaseModel):
         return DrainOptions(self.force, self.delete_emptydir_data, self.ignore_daemonsets)
 
 
-@dataclass
-class _Progress:
-    total: int
-    evicted: int = 0
-    waiting: dict[str, str] = field(default_factory=dict)  # pod → PDB it waits on
-    failed: dict[str, str] = field(default_factory=dict)
-    gone: list[str] = field(default_factory=list)  # pods evicted (and gone), in order
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def fail(self, key: str, why: str) -> None:
-        """``key`` failed for good."""
-        with self.lock:
-            self.waiting.pop(key, None)
-            self.failed[key] = why
-
-    def wait_on(self, key: str, pdbs: list[Obj]) -> None:
-        """``key`` waits for one of ``pdbs`` to allow a disruption."""
-        with self.lock:
-            self.waiting[key] = ", ".join(p["metadata"]["name"] for p in pdbs) or "(API throttle)"
-
-    def accepted(self, key: str) -> None:
-        """The API server accepted ``key``'s eviction."""
-        with self.lock:
-            self.evicted += 1
-            self.gone.append(key)
-
-    def account(self, node: str, pods: list[str]) -> tuple[list[str], list[str]]:
-        """(done, not done) lines for the run's account: pods evicted, and pods still on the node."""
-        with self.lock:
-            gone = list(self.gone)
-        left = [k for k in pods if k not in set(gone)]
-        done = [f"evicted {len(gone)} of {len(pods)} pods from node {node}" + (f": {_listed(gone)}" if gone else "")]
-        not_done = [f"{len(left)} pods still on node {node}: {_listed(left)}"] if left else []
-        return done, not_done
-
-    def line(self) -> str:
-        with self.lock:
-            text = f"evicted {self.evicted}/{self.total} pods"
-            if self.waiting:
-                by_pdb: dict[str, int] = {}
-                for pdb in self.waiting.values():
-                    by_pdb[pdb] = by_pdb.get(pdb, 0) + 1
-                text += " · waiting on " + ", ".join(
-                    f"PDB {p} for {n} pod{'s' if n > 1 else ''}" for p, n in sorted(by_pdb.items())
-                )
-            if self.failed:
-                text += f" · {len(self.failed)} failed"
-            return text
-
-
 def _refusal(exc: ApiException, covering: list[Obj]) -> str:
     """Why the API server refused an eviction for good (two PDBs, or its own message)."""
     if under_two_budgets(exc):
         return f"covered by more than one PodDisruptionBudget ({', '.join(p['metadata']['name'] for p in covering)})"
     return explain_api_error(exc) + (" (retried until the timeout)" if fault_of(exc) else "")
-
-
-def _listed(keys: list[str]) -> str:
-    return ", ".join(keys[:LISTED]) + (f" … and {len(keys) - LISTED} more" if len(keys) > LISTED else "")
 
 
 def _list_pods(ctx: StepContext, node: str) -> list[Obj]:
@@ -247,7 +193,7 @@ class EvictPods(Step[EvictParams]):
         if not verdicts.evict:
             return Report(title=f"Node {params.node} drained: nothing to evict", tone=Tone.OK)
         stop = threading.Event()
-        progress = _Progress(total=len(verdicts.evict))
+        progress = DrainProgress(total=len(verdicts.evict))
         tracker: GoneTracker | None = None
         gate: PdbGate | None = None
 
@@ -317,7 +263,7 @@ class EvictPods(Step[EvictParams]):
         pod: Obj,
         gate: PdbGate,
         tracker: GoneTracker,
-        progress: _Progress,
+        progress: DrainProgress,
         deadline: float,
         stop: threading.Event,
     ) -> None:

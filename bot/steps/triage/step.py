@@ -13,7 +13,7 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.durations import ago
 from bot.kube_facts import node_state, parse_time, pod_restarts, pod_status
@@ -31,7 +31,7 @@ class TriageParams(BaseModel):
     """The node to look at."""
 
     model_config = ConfigDict(extra="forbid")
-    node: str
+    node: str = Field(description="the node to look at")
 
 
 def quantity(value: str) -> float:

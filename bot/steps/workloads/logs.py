@@ -41,11 +41,19 @@ class LogsParams(BaseModel):
     """What to read: ``pod``, ``kind/name`` or a workload name; how many lines; which container."""
 
     model_config = ConfigDict(extra="forbid")
-    target: str = Field(pattern=r"^([a-z]+/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=260)
-    namespace: str
-    tail: int = Field(default=100, ge=1, le=100_000)
-    container: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    previous: bool = False
+    target: str = Field(
+        pattern=r"^([a-z]+/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        max_length=260,
+        description="a pod, or a workload (deployment/NAME…) whose newest pod to read",
+    )
+    namespace: str = Field(description="the namespace")
+    tail: int = Field(default=100, ge=1, le=100_000, description="how many of the last lines")
+    container: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="the container (default: the pod's only or first one)",
+    )
+    previous: bool = Field(False, description="the previous (crashed) instance of the container")
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ class Source:
     """One pod and the container to read."""
 
     pod: str
-    container: str
+    container: str = Field(description="the container (default: the pod's only or first one)")
     note: str = ""
 
 

@@ -27,8 +27,13 @@ class RestartParams(BaseModel):
     """The workload, and how long to follow its rollout."""
 
     model_config = ConfigDict(extra="forbid")
-    workload: WorkloadRef
-    timeout: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0), le=timedelta(hours=2))
+    workload: WorkloadRef = Field(description="the Deployment, StatefulSet or DaemonSet")
+    timeout: timedelta = Field(
+        default=timedelta(minutes=10),
+        gt=timedelta(0),
+        le=timedelta(hours=2),
+        description="how long the rollout may take",
+    )
 
 
 def restart_patch(at: datetime) -> dict[str, object]:
@@ -84,7 +89,7 @@ class StatusParams(BaseModel):
     """The workload to report on."""
 
     model_config = ConfigDict(extra="forbid")
-    workload: WorkloadRef
+    workload: WorkloadRef = Field(description="the Deployment, StatefulSet or DaemonSet")
 
 
 class RolloutStatus(Step[StatusParams]):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.errors import AbortedError
 from bot.kube_facts import controller_workload, pod_restarts, pod_status
@@ -32,9 +32,11 @@ class RestartFailedParams(BaseModel):
     """A workload (or None: the whole namespace), and whether pods without a controller may go too."""
 
     model_config = ConfigDict(extra="forbid")
-    workload: WorkloadRef | None = None
-    namespace: str
-    force: bool = False
+    workload: WorkloadRef | None = Field(
+        None, description="only the pods of this workload (default: every failing pod of the namespace)"
+    )
+    namespace: str = Field(description="the namespace")
+    force: bool = Field(False, description="also delete failing pods that no controller would recreate")
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,16 @@ class RollbackParams(BaseModel):
     """The Deployment, the revision (default: the previous one) and how long to follow the rollout."""
 
     model_config = ConfigDict(extra="forbid")
-    deployment: WorkloadRef
-    revision: int | None = Field(default=None, ge=1)
-    timeout: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0), le=timedelta(hours=2))
+    deployment: WorkloadRef = Field(description="the Deployment to roll back")
+    revision: int | None = Field(
+        default=None, ge=1, description="the ReplicaSet revision to go back to (default: the previous one)"
+    )
+    timeout: timedelta = Field(
+        default=timedelta(minutes=10),
+        gt=timedelta(0),
+        le=timedelta(hours=2),
+        description="how long the rollout may take",
+    )
 
 
 def template_of(rs: Obj) -> Obj:

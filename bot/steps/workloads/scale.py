@@ -30,10 +30,15 @@ class ScaleParams(BaseModel):
     """The workload, the replica count, and whether to move its HPA's bounds instead."""
 
     model_config = ConfigDict(extra="forbid")
-    workload: WorkloadRef
-    replicas: int = Field(ge=0, le=10_000)
-    adjust_hpa: bool = False
-    timeout: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0), le=timedelta(hours=1))
+    workload: WorkloadRef = Field(description="the Deployment or StatefulSet")
+    replicas: int = Field(ge=0, le=10_000, description="the number of replicas wanted")
+    adjust_hpa: bool = Field(False, description="move the HPA's min/max instead (when an HPA manages the workload)")
+    timeout: timedelta = Field(
+        default=timedelta(minutes=5),
+        gt=timedelta(0),
+        le=timedelta(hours=1),
+        description="how long the new replicas may take to be ready",
+    )
 
 
 def hpa_change(bounds: tuple[int, int], current: int, wanted: int) -> tuple[int, int]:
