@@ -9,9 +9,12 @@ of the canary's image into the stable Deployment.
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import timedelta
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+from bot.durations import coerce_duration, format_duration
 
 NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 Router = Literal["gateway", "contour", "nginx", "istio", "replicas", "argo", "flagger"]
@@ -71,4 +74,10 @@ class CanarySettings(BaseModel):
     destructive_environments: list[str] = Field(
         default_factory=lambda: ["production"],
         description="cluster environments where changing traffic weights is a destructive run",
+    )
+    unready_after: Annotated[timedelta, BeforeValidator(coerce_duration), PlainSerializer(format_duration)] = Field(
+        timedelta(seconds=30),
+        ge=timedelta(seconds=1),
+        le=timedelta(hours=1),
+        description="a guarded progression (--step) rolls back when a canary pod stays unready this long",
     )

@@ -38,12 +38,11 @@ def _clip(lines: list[str]) -> str:
     return shown + (f"; … and {len(lines) - LISTED} more" if len(lines) > LISTED else "")
 
 
-def account_of(store: Store, rec: RunRecord) -> RunAccount:
-    """The account of ``rec`` from what its executor stored: finished steps, the current step's own account."""
-    lines: list[str] = list(rec.plan.get("step_lines") or [])
+def step_progress(store: Store, run_id: str) -> tuple[set[int], int | None]:
+    """The steps of a run that finished, and the one started last (from the audit trail's step events)."""
     finished: set[int] = set()
     current: int | None = None
-    for event in reversed(store.audit_events(run_id=rec.id, limit=1000)):
+    for event in reversed(store.audit_events(run_id=run_id, limit=1000)):
         index = event.detail.get("step")
         if not isinstance(index, int):
             continue
@@ -51,6 +50,29 @@ def account_of(store: Store, rec: RunRecord) -> RunAccount:
             finished.add(index)
         elif event.kind == "step_started":
             current = index
+    return finished, current
+
+
+def resume_step(store: Store, rec: RunRecord) -> int | None:
+    """The step a run whose owner died would resume at, if that step declared it can (else None: interrupt it).
+
+    That is the step it was executing, or — between two steps — the next one; its plan said
+    ``resumable`` (the request stored the indices as ``plan["resumable_steps"]``).
+    """
+    resumable = rec.plan.get("resumable_steps") or []
+    if not resumable:
+        return None
+    finished, current = step_progress(store, rec.id)
+    total = len(rec.plan.get("step_lines") or [])
+    if current is None or current in finished:
+        current = next((i for i in range(1, total + 1) if i not in finished), None)
+    return current if current in resumable else None
+
+
+def account_of(store: Store, rec: RunRecord) -> RunAccount:
+    """The account of ``rec`` from what its executor stored: finished steps, the current step's own account."""
+    lines: list[str] = list(rec.plan.get("step_lines") or [])
+    finished, current = step_progress(store, rec.id)
     account = RunAccount()
     own = RunArtifacts(rec.id, store).get(StepAccount, step_key(current)) if current is not None else None
     for index, line in enumerate(lines, 1):

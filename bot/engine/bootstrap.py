@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.clients.kube import KubeClients
 from bot.config.loader import check_settings
@@ -13,7 +15,7 @@ from bot.engine.runbooks import RunbookCatalog, builtin_runbook_dir
 from bot.engine.workflow import RunService
 from bot.health.checks import HEALTH_CHECKS
 from bot.steps.registry import StepRegistry, default_registry
-from bot.store import Store
+from bot.store import Store, utc_now
 
 
 @dataclass
@@ -39,18 +41,26 @@ def load_runbooks(settings: Settings, registry: StepRegistry) -> RunbookCatalog:
     return load_catalog([builtin_runbook_dir(), *settings.runbook_dirs], registry)
 
 
-def build_bot(settings: Settings, registry: StepRegistry | None = None, *, migrate: bool = True) -> Bot:
+def build_bot(
+    settings: Settings,
+    registry: StepRegistry | None = None,
+    *,
+    migrate: bool = True,
+    clock: Callable[[], datetime] | None = None,
+) -> Bot:
     """Build the core; raises ConfigError when settings the registries validate, runbooks or the store are invalid.
 
     Building recovers nothing: runs of other processes are settled only by a serving replica's
     periodic recovery, and only once their owner stopped heart-beating. Without ``migrate`` (as
-    ``check-config`` builds it) the store's schema is left as it is.
+    ``check-config`` builds it) the store's schema is left as it is. ``clock`` (tests) is the one
+    clock of the store's stamps (heartbeats) and the run service (expiry, staleness, waiting steps).
     """
     check_settings(settings, [HEALTH_CHECKS.settings_problems])
     registry = registry or default_registry()
     catalog = load_runbooks(settings, registry)
-    store = Store.open(settings.store.url) if migrate else Store(settings.store.url)
+    stamps = clock or utc_now
+    store = Store.open(settings.store.url, clock=stamps) if migrate else Store(settings.store.url, clock=stamps)
     kube = KubeClients(settings)
     engine = Engine(settings, catalog, registry, kube)
-    runs = RunService(engine, store, settings)
+    runs = RunService(engine, store, settings, stamps)
     return Bot(settings, registry, catalog, kube, engine, store, runs)

@@ -1,4 +1,4 @@
-"""Decisions on a run: confirm, approve, deny, cancel, break glass, abort.
+"""Decisions on a run: confirm, approve, deny, cancel, break glass, abort, pause and resume.
 
 Every decision is one compare-and-set: a double click, a replayed button or two replicas racing
 move a run once, and the losers are told why. Buttons carry the plan hash: a click on a button of
@@ -21,6 +21,7 @@ from bot.engine.approvals import (
     may_abort,
     membership_refusal,
 )
+from bot.engine.holds import set_hold
 from bot.engine.ledger import RunLedger
 from bot.model import Requester
 from bot.report import Report
@@ -60,6 +61,8 @@ class RunDecisions:
             "cancel": lambda: self.cancel(run_id, plan_hash, actor, reason),
             "abort": lambda: self.abort(run_id, plan_hash, actor),
             "break_glass": lambda: self.break_glass(run_id, plan_hash, actor, reason),
+            "pause": lambda: self.hold(run_id, plan_hash, actor, paused=True),
+            "resume": lambda: self.hold(run_id, plan_hash, actor, paused=False),
         }
         handler = handlers.get(kind)
         if handler is None:
@@ -252,3 +255,8 @@ class RunDecisions:
             return Decision(notice="this run is already stopping")
         self.ledger.audit(rec, actor.chat_id, "abort_requested", f"abort requested by {actor.describe()}")
         return Decision(notice="abort requested: no further actions will be started", run_id=run_id)
+
+    def hold(self, run_id: str, plan_hash: str, actor: Requester, *, paused: bool) -> Decision:
+        """Pause or resume a running run whose step honours it (any replica may take the click)."""
+        notice, changed = set_hold(self.ledger, run_id, plan_hash, actor, paused=paused)
+        return Decision(notice=notice, report=self.ledger.report(run_id) if changed else None, run_id=run_id)

@@ -10,6 +10,7 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -99,6 +100,7 @@ class Engine:
         self.kube = kube
         self.cloud = cloud or CloudClients(settings)
         self.store: Store | None = None
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the run service's clock (set by it)
         self._infos: list[RunbookInfo] | None = None
 
     # -- Catalog protocol (for help / whoami) --------------------------------------------------
@@ -197,6 +199,7 @@ class Engine:
             store=self.store,
             settings=self.settings,
             cloud=self.cloud,
+            clock=self.clock,
         )
         if progress is not None:
             ctx.progress = progress

@@ -5,6 +5,11 @@ While a run executes, a keeper thread stamps its heartbeat every ``heartbeat_sec
 the store for an abort (a click taken by any replica). If the heartbeat is refused — another
 replica decided this process was dead and took the run over — the run stops starting actions at
 once, and its outcome is recorded as lost, not as done.
+
+A run taken over in place by recovery (its step can resume from its stored state) is executed again
+here from that step: the steps before it finished (the audit trail says so) and are not repeated.
+When such a step stops because this process shuts down, the run is handed back, still running, for
+any replica's recovery to resume — not marked interrupted.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 from bot.clients.api_errors import translated_api_errors
 from bot.config.logs import carry_context, log_context
 from bot.durations import seconds_text
-from bot.engine.accounts import account_of
+from bot.engine.accounts import account_of, resume_step
 from bot.engine.engine import Engine, PreparedRun, new_ref
 from bot.engine.ledger import RunLedger
 from bot.errors import AbortedError, BotError
@@ -52,7 +57,8 @@ class RunExecution:
         """Run a queued run to its end; the run's message for the state it ended in."""
         rec = self.ledger.get(run_id)
         now = self.ledger.clock()
-        if not self.ledger.move(
+        resume_at = resume_step(self.ledger.store, rec) if self._taken_over(rec) else None
+        if resume_at is None and not self.ledger.move(
             rec,
             [RunState.QUEUED],
             RunState.RUNNING,
@@ -66,12 +72,18 @@ class RunExecution:
             keeper = _Keeper(self, run_id, control)
             keeper.start()
             try:
-                return self._execute(rec, progress, control)
+                return self._execute(rec, progress, control, resume_at)
             finally:
                 keeper.stop()
                 self.ledger.store.release_group_claims(run_id)
 
-    def _execute(self, rec: RunRecord, progress: Callable[[str], None], control: RunControl) -> Report:
+    def _taken_over(self, rec: RunRecord) -> bool:
+        """Is ``rec`` a run this process took over in place (running, ours) to resume it?"""
+        return rec.state in FINISHING and rec.owner_id == self.owner_id
+
+    def _execute(
+        self, rec: RunRecord, progress: Callable[[str], None], control: RunControl, resume_at: int | None
+    ) -> Report:
         started = time.monotonic()
         requester = Requester(rec.requester_chat_id, rec.requester_name, rec.kube_user, tuple(rec.kube_groups))
         decisions = self.ledger.store.approvals(rec.id)
@@ -79,12 +91,16 @@ class RunExecution:
         try:
             run = self.engine.prepare(rec.command, requester, rec.channel, progress, run_id=rec.id, approvers=approvers)
             if run.plan_hash != rec.plan_hash:
-                return self._replan(rec, run)
+                return self._replan(rec, run, resumed=resume_at is not None)
             self.engine.authorize(run)
-            run.context.abort = control.abort
-            last = self._steps(rec, run, control)
+            self._steer(rec, run, control)
+            if resume_at is not None:
+                self.ledger.audit(rec, "bot", "resumed", f"resuming at step {resume_at} on {self.owner_id}")
+            last = self._steps(rec, run, control, resume_at)
         except AbortedError as exc:
             if control.shutting_down.is_set() or control.lost.is_set():
+                if resume_step(self.ledger.store, rec) is not None:
+                    return self._hand_over(rec, control)
                 why = "the bot was shutting down" if control.shutting_down.is_set() else "this process lost the run"
                 return self._finish(rec, RunState.INTERRUPTED, f"interrupted: {why} ({exc})", account=True)
             return self._finish(rec, RunState.ABORTED, f"aborted: {exc}", account=True)
@@ -100,11 +116,42 @@ class RunExecution:
             report.tone = Tone.OK
         return report
 
-    def _steps(self, rec: RunRecord, run: PreparedRun, control: RunControl) -> Report | None:
+    def _steer(self, rec: RunRecord, run: PreparedRun, control: RunControl) -> None:
+        """Give the steps the run's abort flag, its ownership check and why the flag may be raised."""
+        run.context.abort = control.abort
+        run.context.owns_run = lambda: self._owns(rec.id, control)
+        run.context.handing_over = lambda: control.shutting_down.is_set() or control.lost.is_set()
+
+    def _owns(self, run_id: str, control: RunControl) -> bool:
+        """Stamp the heartbeat now; when another process took the run over, stop it (lost) and say False."""
+        if self.heartbeat(run_id):
+            return True
+        control.lost.set()
+        control.abort.set()
+        return False
+
+    def _hand_over(self, rec: RunRecord, control: RunControl) -> Report:
+        """A resumable step stopped because this process stops executing the run: leave it running for recovery."""
+        if control.lost.is_set():
+            log.warning("run taken over by another process: it resumes there")
+            return self.ledger.report(rec.id)
+        if self.ledger.store.release_running_run(rec.id, self.owner_id):
+            self.ledger.audit(
+                rec,
+                "bot",
+                "handed_back",
+                "the bot is shutting down: the run resumes on another replica from its stored state",
+            )
+        return self.ledger.report(rec.id)
+
+    def _steps(self, rec: RunRecord, run: PreparedRun, control: RunControl, resume_at: int | None) -> Report | None:
         last: Report | None = None
         total = len(run.steps)
         for i, ps in enumerate(run.steps, 1):
-            if control.abort.is_set():
+            if i < (resume_at or 1):
+                continue  # finished before this process took the run over (the audit trail says so)
+            # A resumed step was already under way: it answers an abort itself (a progression restores stable).
+            if control.abort.is_set() and i != resume_at:
                 raise AbortedError(f"stopped before step {i}: {ps.plan.description}")
             run.context.step_index = i
             run.context.planned = ps.plan
@@ -115,11 +162,16 @@ class RunExecution:
             self.ledger.audit(rec, "bot", "step_finished", f"step {i}/{total} done: {ps.plan.description}", step=i)
         return last
 
-    def _replan(self, rec: RunRecord, run: PreparedRun) -> Report:
+    def _replan(self, rec: RunRecord, run: PreparedRun, *, resumed: bool = False) -> Report:
         msg = (
             "the cluster changed since this plan was confirmed; nothing was done. "
             "Run the command again to see the new plan."
         )
+        if resumed:
+            msg = (
+                "the cluster changed since this plan was confirmed: the resumed run did nothing more. "
+                f"{account_of(self.ledger.store, rec).text()} Run the command again to see the new plan."
+            )
         self._finish(rec, RunState.REPLAN_REQUIRED, msg)
         self.ledger.audit(rec, "bot", "replan_required", msg, new_plan_hash=run.plan_hash)
         now = [s.plan.description for s in run.steps] + [w for s in run.steps for w in s.plan.warnings]

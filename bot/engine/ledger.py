@@ -16,6 +16,7 @@ from bot.config.settings import ApprovalRule, Settings
 from bot.engine.plans import run_report
 from bot.errors import UserError
 from bot.report import Report
+from bot.steps.artifacts import RunArtifacts, RunHold
 from bot.store import AuditEvent, RunRecord, Store
 
 log = logging.getLogger("bot.workflow")
@@ -76,7 +77,8 @@ class RunLedger:
     def report(self, run_id: str, extra: list[str] | None = None) -> Report:
         """The run's message for its current state."""
         rec = self.get(run_id)
-        return run_report(rec, self.store.approvals(run_id), extra=extra, now=self.clock())
+        hold = RunArtifacts(run_id, self.store).get(RunHold) if rec.plan.get("pausable") else None
+        return run_report(rec, self.store.approvals(run_id), extra=extra, now=self.clock(), hold=hold)
 
     def rule(self, runbook: str, risk: str, cluster: str) -> ApprovalRule:
         """The approval rule that applies to ``runbook`` (of ``risk``) on ``cluster``."""

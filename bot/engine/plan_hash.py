@@ -3,7 +3,9 @@
 SHA-256 over what the run will do — runbook, cluster, namespace, the validated values and every
 step's parameters, targets and fingerprint (the material facts its plan names: node UID, instance
 id...). Ordinary churn that does not change those facts keeps the hash; anything that would make
-the approved plan a different plan changes it, and the run stops to ask again.
+the approved plan a different plan changes it, and the run stops to ask again. A step that changes
+what its own plan read (a guarded canary progression moves the weights) leaves that out of its
+fingerprint, so the run still matches after a takeover (``bot/steps/canary/guarded.py``).
 """
 
 from __future__ import annotations

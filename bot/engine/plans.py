@@ -10,6 +10,7 @@ from bot.engine.approval_text import approval_line
 from bot.engine.engine import PreparedRun
 from bot.model import Requester
 from bot.report import Action, Report, Tone, report_from_dict
+from bot.steps.artifacts import RunHold
 from bot.store import ApprovalRecord, RunRecord, RunState
 
 STATE_WORDS: dict[RunState, tuple[str, Tone]] = {
@@ -63,14 +64,18 @@ def plan_report(run: PreparedRun, rule: ApprovalRule) -> Report:
 
 
 def run_report(
-    rec: RunRecord, approvals: list[ApprovalRecord], *, extra: list[str] | None = None, now: datetime | None = None
+    rec: RunRecord,
+    approvals: list[ApprovalRecord],
+    *,
+    extra: list[str] | None = None,
+    now: datetime | None = None,
+    hold: RunHold | None = None,
 ) -> Report:
-    """The run's message for its current state: the stored plan under a state header."""
+    """The run's message for its current state: the stored plan under a state header (``hold``: its Pause)."""
     report = report_from_dict(rec.plan)
     word, tone = STATE_WORDS[RunState(rec.state)]
     report.title = f"{word}: {report.title}"
     report.tone = tone
-    report.actions = []
     status = report.section("Status", tone=tone)
     approved = [a for a in approvals if a.decision == "approve" and a.plan_hash == rec.plan_hash]
     if rec.state == RunState.AWAITING_CONFIRMATION:
@@ -85,25 +90,41 @@ def run_report(
             status.lines.append(f"Denied by {a.approver_name}: {a.reason or 'no reason given'}")
     if rec.break_glass_reason:
         status.lines.append(f":rotating_light: BREAK-GLASS by {rec.requester_name}: {rec.break_glass_reason}")
+    paused = hold is not None and hold.paused and rec.state == RunState.RUNNING
+    if paused and hold is not None:
+        status.lines.append(f"Paused by {hold.by} at {_when(hold.at, now)}: the weights hold until Resume")
     if rec.outcome:
         status.lines.append(rec.outcome)
     if rec.started_at and rec.finished_at:
         status.fields.append(("Duration", f"{(rec.finished_at - rec.started_at).total_seconds():.1f}s"))
     status.lines += extra or []
+    report.actions = _buttons(rec, paused)
+    return report
+
+
+def _buttons(rec: RunRecord, paused: bool) -> list[Action]:
+    """The buttons of the run's message in its current state (``paused``: the run is on hold)."""
     value = f"{rec.id}:{rec.plan_hash}"
     if rec.state == RunState.AWAITING_CONFIRMATION:
-        report.actions = [Action("confirm", "Confirm", value, "primary"), Action("cancel", "Cancel", value)]
-    elif rec.state == RunState.AWAITING_APPROVAL:
-        report.actions = [
+        return [Action("confirm", "Confirm", value, "primary"), Action("cancel", "Cancel", value)]
+    if rec.state == RunState.AWAITING_APPROVAL:
+        buttons = [
             Action("approve", "Approve", value, "primary"),
             Action("deny", "Deny", value, "danger"),
             Action("cancel", "Cancel request", value),
         ]
         if rec.policy.get("break_glass_allowed"):
-            report.actions.append(Action("break_glass", "Break glass", value, "danger"))
-    elif rec.state in (RunState.QUEUED, RunState.RUNNING) and rec.risk != "read":  # queued: waiting for its turn
-        report.actions = [Action("abort", "Abort", value, "danger")]
-    return report
+            buttons.append(Action("break_glass", "Break glass", value, "danger"))
+        return buttons
+    if rec.state == RunState.QUEUED and rec.risk != "read":  # waiting for its turn: Abort stops it at once
+        return [Action("abort", "Abort", value, "danger")]
+    if rec.state == RunState.RUNNING and rec.risk != "read":
+        buttons = [Action("abort", "Abort", value, "danger")]
+        if rec.plan.get("pausable"):
+            hold = Action("resume", "Resume", value, "primary") if paused else Action("pause", "Pause", value)
+            buttons.insert(0, hold)
+        return buttons
+    return []
 
 
 def _when(at: datetime | None, now: datetime | None) -> str:

@@ -2,8 +2,10 @@
 
 Only a run whose owner stopped heart-beating for ``stale_after_seconds`` is touched, and only with
 a compare-and-set on its owner *and* the heartbeat seen, so a live owner that beats in between
-keeps its run. A run that had not started (queued) is taken over and executed here; one that was
-executing is marked ``interrupted`` with what was and was not done, and its message updated.
+keeps its run. A run that had not started (queued) is taken over and executed here. A run that was
+executing is taken over in place (still running, audit ``taken_over``) when the step it was executing
+can resume from its stored state (``StepPlan.resumable``: a canary progression) and resumes here at
+that step; any other is marked ``interrupted`` with what was and was not done, and its message updated.
 Merely starting a process (a second replica, ``shell``, ``check-config``) recovers nothing.
 """
 
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bot.durations import clock_time
-from bot.engine.accounts import account_of
+from bot.engine.accounts import account_of, resume_step
 from bot.engine.ledger import RunLedger
 from bot.store import ACTIVE, RunRecord, RunState
 
@@ -63,6 +65,8 @@ class Recovery:
         for rec in self.ledger.store.runs_in_states(list(ACTIVE), heartbeat_before=cutoff):
             if rec.state == RunState.QUEUED:
                 done = self._take_over(rec)
+            elif (step := resume_step(self.ledger.store, rec)) is not None:
+                done = self._resume(rec, step)
             else:
                 done = self._interrupt(rec)
             if done:
@@ -76,6 +80,20 @@ class Recovery:
             return False
         who = f"from {rec.owner_id}" if rec.owner_id else "(it had no owner)"
         self.ledger.audit(rec, "bot", "taken_over", f"queued run taken over by {self.owner_id} {who}")
+        self._submit(rec)
+        return True
+
+    def _resume(self, rec: RunRecord, step: int) -> bool:
+        """An executing run whose owner died, at a step that resumes from its stored state: ours, resumed here."""
+        now = self.ledger.clock()
+        if not self.ledger.store.take_running_run(rec.id, rec.owner_id, rec.heartbeat_at, self.owner_id, now):
+            return False
+        beat = clock_time(rec.heartbeat_at, now, seconds=True) if rec.heartbeat_at else "none"
+        summary = (
+            f"{rec.state} run taken over by {self.owner_id} from {rec.owner_id or 'no owner'} (last heartbeat "
+            f"{beat}); it resumes at step {step} from its stored state"
+        )
+        self.ledger.audit(rec, "bot", "taken_over", summary, resume_at=step)
         self._submit(rec)
         return True
 

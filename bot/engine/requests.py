@@ -124,6 +124,9 @@ class RunRequests:
             **report_to_dict(plan),
             "permissions_json": [p.model_dump(mode="json") for p in run.permissions],
             "step_lines": [s.plan.description for s in run.steps],
+            # What recovery and the run message need to know without re-planning (see StepPlan):
+            "resumable_steps": [i for i, s in enumerate(run.steps, 1) if s.plan.resumable],
+            "pausable": any(s.plan.pausable for s in run.steps),
         }
         bg = self.ledger.settings.policies.break_glass
         policy = {

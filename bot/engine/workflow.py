@@ -82,6 +82,7 @@ class RunService:
         self.retention = Retention(self.ledger)
         self.notifier: RunNotifier = _Silent()
         engine.store = store
+        engine.clock = lambda: self.ledger.clock()  # steps that wait (a canary progression) read the run's clock
 
     # -- what the parts share -----------------------------------------------------------------------
     @property

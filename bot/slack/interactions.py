@@ -1,7 +1,8 @@
-"""Run buttons (Confirm, Cancel, Approve, Deny, Break glass) and the reason modal.
+"""Run buttons (Confirm, Cancel, Approve, Deny, Break glass; Abort, Pause, Resume) and the reason modal.
 
-Confirm and Approve act at once. Deny, Cancel and Break glass first ask for a reason in a modal
-(opened inside the ack, while the trigger id is fresh); the decision is made on submission.
+Confirm, Approve, Abort, Pause and Resume act at once. Deny, Cancel and Break glass first ask for
+a reason in a modal (opened inside the ack, while the trigger id is fresh); the decision is made
+on submission.
 Every click is checked by the run service: stale, replayed or double clicks do nothing but say so.
 The same buttons on the App Home tab come here too; a click there has no channel, so its answer
 is shown at the top of the clicker's Home instead of as an ephemeral message.
@@ -27,7 +28,7 @@ from bot.slack.home import HomeTab
 from bot.slack.messages import RunMessages
 
 log = logging.getLogger("bot.slack")
-ACTION_ID = re.compile(r"^rb_(confirm|cancel|approve|deny|break_glass|abort)$")
+ACTION_ID = re.compile(r"^rb_(confirm|cancel|approve|deny|break_glass|abort|pause|resume)$")
 NEEDS_REASON = {"deny": "Deny this request", "cancel": "Cancel your request", "break_glass": "Break glass"}
 REASON_CALLBACK = "rb_reason"
 
@@ -115,7 +116,7 @@ class RunButtons:
         ack()
 
     def after_click(self, body: dict[str, Any]) -> None:
-        """Confirm, Approve and Abort are decided after the ack."""
+        """Confirm, Approve, Abort, Pause and Resume are decided after the ack."""
         kind = _kind(body)
         if kind not in NEEDS_REASON:
             channel = (body.get("channel") or {}).get("id", "")

@@ -1,7 +1,9 @@
 """The run's one message (posted, then updated in place), ephemeral notices, and the audit channel.
 
-``RunMessages`` is the Slack ``RunNotifier``: progress updates are throttled and dropped once the
-run has ended; the final update is retried with backoff until Slack takes it, so a message is
+``RunMessages`` is the Slack ``RunNotifier``: progress updates are throttled (a line that comes too
+soon is held and the latest held line is sent once the interval has passed, so the message always
+ends up showing the newest progress — a canary progression posts one line per stage) and dropped
+once the run has ended; the final update is retried with backoff until Slack takes it, so a message is
 never left showing "Running" with an Abort button after the run ended.
 """
 
@@ -47,6 +49,7 @@ class RunMessages:
         self.min_interval = min_interval
         self._last: dict[str, float] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
+        self._held: dict[str, str] = {}  # run id → the newest progress line that came too soon
         self._lock = threading.Lock()
         self._report_for: Callable[[str, list[str]], Report] | None = None
 
@@ -63,7 +66,25 @@ class RunMessages:
         with self._lock:
             if run_id in self._finished:
                 return
+            wait = self.min_interval - (time.monotonic() - self._last.get(run_id, 0.0))
+            if wait > 0:  # too soon: hold the newest line and send it when the interval has passed
+                first = run_id not in self._held
+                self._held[run_id] = text
+                if first:
+                    timer = threading.Timer(wait, self._send_held, args=(run_id,))
+                    timer.daemon = True
+                    timer.start()
+                return
         self.update(run_id, self._report_for(run_id, [text]), progress=True)
+
+    def _send_held(self, run_id: str) -> None:
+        """Send the newest held progress line, unless the run has ended meanwhile."""
+        with self._lock:
+            text = self._held.pop(run_id, None)
+            if text is None or run_id in self._finished or self._report_for is None:
+                return
+            self._last[run_id] = time.monotonic()
+        self.update(run_id, self._report_for(run_id, [text]))
 
     def finished(self, run_id: str, report: Report) -> None:
         """The run ended: its final message (retried until Slack takes it) and the outcome in its thread."""

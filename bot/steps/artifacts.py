@@ -3,10 +3,15 @@ replacement), as pydantic models rather than dicts read back from the audit log.
 
 Artifacts are stored with the run (``run_artifacts``), so they are there for every later step and
 for whoever reports on an interrupted run; without a store they live in memory for the run.
+
+``RunHold`` is the one artifact written from outside the run: a person's Pause (or Resume) of a
+running run, set by the engine's decisions on whichever replica took the click, and read by the
+steps whose plan says they honour it (``StepPlan.pausable``).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -42,3 +47,11 @@ class RunArtifacts:
             else self._memory.get((kind, key))
         )
         return None if data is None else model.model_validate(data)
+
+
+class RunHold(BaseModel):
+    """A person's Pause of a running run: while ``paused``, a pausable step starts no new action."""
+
+    paused: bool
+    by: str
+    at: datetime

@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
 from bot.model import ObjectRef, Permission, Requester, WorkloadRef
 from bot.report import Report
-from bot.steps.artifacts import RunArtifacts
+from bot.steps.artifacts import RunArtifacts, RunHold
 
 if TYPE_CHECKING:
     from bot.clients.kube import KubeAccess
@@ -39,6 +40,12 @@ class StepPlan:
     # What this plan does can differ from the runbook's declared risk: `scale web 0` is destructive,
     # `canary web status` only reads. None keeps the runbook's risk (see PreparedRun.risk).
     risk: Literal["read", "change", "destructive"] | None = None
+    # The step resumes from its stored artifacts: when its process dies mid-step, another replica's
+    # recovery takes the run over and runs the step again, and it carries on without repeating what
+    # it did (a canary progression). False: the run is marked interrupted, as every run used to be.
+    resumable: bool = False
+    # The step honours Pause/Resume (``StepContext.hold``) between its actions.
+    pausable: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,14 @@ class StepContext:
     abort: threading.Event = field(default_factory=threading.Event)
     step_index: int = 0  # which step of the run is executing (set by the executor)
     planned: StepPlan | None = None  # the executing step's plan, as approved (set by the executor)
+    # The run's clock (RunService.clock): steps that wait for a time read it, so tests can move it.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Set by the executor: stamps the run's heartbeat and says whether this process still owns the run
+    # (False once another replica took it over). Resumable steps ask before every write.
+    owns_run: Callable[[], bool] = lambda: True
+    # Set by the executor: True when ``abort`` was raised because this process stops executing the run
+    # (shutting down, or the run was taken over), not because a person aborted it.
+    handing_over: Callable[[], bool] = lambda: False
     artifacts: RunArtifacts = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +116,10 @@ class StepContext:
         named, not whatever carries that name when the step finally runs.
         """
         return (self.planned.fingerprint if self.planned else {}).get(key)
+
+    def hold(self) -> RunHold | None:
+        """The run's Pause/Resume as last clicked (None: never paused)."""
+        return self.artifacts.get(RunHold)
 
     def account(self, done: Sequence[str], not_done: Sequence[str]) -> None:
         """Keep the running step's account current: what it has done and what it has not (yet).

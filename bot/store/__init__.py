@@ -15,7 +15,7 @@ from bot.store.records import (
     GroupClaim,
     RunRecord,
 )
-from bot.store.states import ACTIVE, AWAITING, FINAL, TRANSITIONS, RunState
+from bot.store.states import ACTIVE, AWAITING, FINAL, RESUMABLE, TRANSITIONS, RunState
 from bot.store.store import Store, utc_now
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "FINAL",
     "LATEST_VERSION",
     "MIGRATIONS",
+    "RESUMABLE",
     "TRANSITIONS",
     "AlertRecord",
     "ApprovalRecord",

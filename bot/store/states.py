@@ -10,6 +10,10 @@ The store refuses a transition the table does not allow (a programming error, ra
                                                └► cancelled        │  │      └► interrupted (owner died / shut down)
                                                                    │  └► aborted (before it started)
                                                                    └► interrupted
+
+A change of owner is not a transition: recovery takes a stale ``queued`` run over in place, and a
+stale ``running``/``aborting`` run in place too when the step it was executing can resume from its
+stored state (``RESUMABLE``; ``Store.take_running_run``) — every other stale run is ``interrupted``.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ ACTIVE: frozenset[RunState] = frozenset({S.QUEUED, S.RUNNING, S.ABORTING})
 FINAL: frozenset[RunState] = frozenset(
     {S.SUCCEEDED, S.FAILED, S.ABORTED, S.DENIED, S.CANCELLED, S.EXPIRED, S.INTERRUPTED, S.REPLAN_REQUIRED}
 )
+
+#: Where a run whose owner died is taken over in place (new owner, same state) if its step can resume.
+RESUMABLE: frozenset[RunState] = frozenset({S.RUNNING, S.ABORTING})
+assert RESUMABLE <= ACTIVE
+assert not RESUMABLE & FINAL
 
 #: The allowed transitions: from a state, to these.
 TRANSITIONS: dict[RunState, frozenset[RunState]] = {

@@ -22,7 +22,7 @@ from bot.store.health_records import HealthRecords
 from bot.store.migrations import current_version, migrate
 from bot.store.records import ApprovalRecord, AuditEvent, RunRecord
 from bot.store.schema import RUN_COLUMNS, approvals, audit_events, runs
-from bot.store.states import ACTIVE, RunState, check_transition
+from bot.store.states import ACTIVE, RESUMABLE, RunState, check_transition
 from bot.store.step_records import StepRecords
 
 #: ``transition``'s default for ``owner``/``heartbeat_was``: not part of the condition.
@@ -162,7 +162,32 @@ class Store(HealthRecords, StepRecords):
         self, run_id: str, owner: str | None, heartbeat: datetime | None, new_owner: str, now: datetime
     ) -> bool:
         """Make a queued run ``new_owner``'s if it still has the ``owner`` and ``heartbeat`` seen (compare-and-set)."""
-        where = [runs.c.id == run_id, runs.c.state == RunState.QUEUED.value]
+        return self._take_run(run_id, [RunState.QUEUED], owner, heartbeat, new_owner, now)
+
+    def take_running_run(
+        self, run_id: str, owner: str | None, heartbeat: datetime | None, new_owner: str, now: datetime
+    ) -> bool:
+        """Make a running (or aborting) run ``new_owner``'s, keeping its state, if it still has the ``owner`` and
+        ``heartbeat`` seen (compare-and-set): the takeover of a run whose step resumes from its stored state."""
+        return self._take_run(run_id, RESUMABLE, owner, heartbeat, new_owner, now)
+
+    def release_running_run(self, run_id: str, owner: str) -> bool:
+        """Hand a resumable run back (heartbeat cleared; state and owner kept) so any replica's recovery resumes it."""
+        where = [runs.c.id == run_id, runs.c.state.in_([s.value for s in RESUMABLE]), runs.c.owner_id == owner]
+        with self._write() as conn:
+            changed = conn.execute(update(runs).where(*where).values(heartbeat_at=None)).rowcount
+        return bool(changed == 1)
+
+    def _take_run(
+        self,
+        run_id: str,
+        states: Collection[RunState],
+        owner: str | None,
+        heartbeat: datetime | None,
+        new_owner: str,
+        now: datetime,
+    ) -> bool:
+        where = [runs.c.id == run_id, runs.c.state.in_([s.value for s in states])]
         where += _matches(runs.c.owner_id, owner) + _matches(runs.c.heartbeat_at, heartbeat)
         with self._write() as conn:
             changed = conn.execute(update(runs).where(*where).values(owner_id=new_owner, heartbeat_at=now)).rowcount

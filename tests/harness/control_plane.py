@@ -54,6 +54,12 @@ AUDIT_POLICY: dict[str, Any] = {
             "users": [*COMPONENT_USERS, "system:apiserver"],
             "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
         },
+        # Route writes with their bodies: the canary progression tests read the weights of every patch.
+        {
+            "level": "Request",
+            "verbs": ["patch", "update"],
+            "resources": [{"group": "gateway.networking.k8s.io", "resources": ["httproutes"]}],
+        },
         # Everything else -- every request of every user not named above, impersonated or not.
         {"level": "Metadata"},
     ],

@@ -4,12 +4,14 @@ The plan names the router and object found, shows current → new weights per ro
 the percentages that result), warns about what the router does with them, and checks every
 write with a server-side dry run as the requester. ``status`` only reads (the run's risk drops
 to read); on clusters in ``canary.destructive_environments`` a change is destructive, so the
-approval rules for destructive runs apply.
+approval rules for destructive runs apply. ``--step``/``--every``/``--until`` make a split the
+start of a guarded progression (``guarded``): resumable by another replica, pausable.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,8 +26,10 @@ from bot.steps.canary.discovery import discover
 from bot.steps.canary.driver import Action, Driver, Proposal, Split, Target, change_lines
 from bot.steps.canary.flagger import FlaggerCanary
 from bot.steps.canary.gateway import GatewayRoutes
+from bot.steps.canary.guarded import GuardedProgression, plan_progression
 from bot.steps.canary.istio import IstioRoutes
 from bot.steps.canary.nginx import NginxCanary
+from bot.steps.canary.progression import CanaryProgression, progression_stages
 from bot.steps.canary.promotion import add_image_promotion
 from bot.steps.canary.replicas import ReplicaRatio
 from bot.steps.dry_run import DRY_RUN, server_dry_run
@@ -56,7 +60,7 @@ APP_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class CanaryParams(BaseModel):
-    """The app, and a split (``90/10``) or ``promote`` / ``abort`` / ``status``."""
+    """The app, and a split (``90/10``) or ``promote`` / ``abort`` / ``status``; a progression's flags."""
 
     model_config = ConfigDict(extra="forbid")
     app: str = Field(description="the app whose traffic to shift")
@@ -64,6 +68,9 @@ class CanaryParams(BaseModel):
         description="a stable/canary split such as 90/10, or promote, abort or status"
     )
     namespace: str = Field(description="the app's namespace")
+    step: int | None = Field(None, description="a progression: points of traffic moved to the canary per stage")
+    every: timedelta | None = Field(None, description="a progression: time between stages (default 5m)")
+    until: Weights | None = Field(None, description="a progression: the last stage's split")
 
 
 def _request(params: CanaryParams) -> tuple[Action, Weights]:
@@ -104,8 +111,11 @@ class CanaryTraffic(Step[CanaryParams]):
         return proposal, reads
 
     def plan(self, ctx: StepContext, params: CanaryParams) -> StepPlan:
+        stages = progression_stages(params.action, params.step, params.every, params.until)
         target, driver, split = self._locate(ctx, params)
         found = f"{ROUTER_NAMES[target.router]} {target.where} (found by {target.found_by or 'configuration'})"
+        if stages is not None:
+            return plan_progression(ctx, params.app, target, driver, split, stages, found)
         reads = driver.read_permissions(target)
         if params.action == "status":
             return StepPlan(
@@ -147,8 +157,18 @@ class CanaryTraffic(Step[CanaryParams]):
         return plan
 
     def run(self, ctx: StepContext, params: CanaryParams) -> Report:
+        stages = progression_stages(params.action, params.step, params.every, params.until)
         target, driver, split = self._locate(ctx, params)
         verb = "status"
+        if stages is not None:
+            split = GuardedProgression(ctx, params.app, target, driver, stages).run()
+            report = split_report(params.app, target, split, "changed")
+            state = ctx.artifacts.get(CanaryProgression)
+            if state is not None:
+                report.summary = f"progression {state.stages[0]} → {state.stages[-1]} in {state.total} stages; " + (
+                    report.summary or ""
+                )
+            return report
         if params.action != "status":
             proposal, _ = self._propose(ctx, params, target, driver, split)
             for i, write in enumerate(proposal.writes, 1):
