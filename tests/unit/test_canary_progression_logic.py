@@ -225,7 +225,7 @@ def test_a_running_progression_shows_pause_or_resume_beside_abort() -> None:
     running = run_report(_record("running", pausable=True), [])
     assert [(a.kind, a.label) for a in running.actions] == [("pause", "Pause"), ("abort", "Abort")]
     hold = RunHold(paused=True, by="alice", at=T0)
-    held = run_report(_record("running", pausable=True), [], hold=hold)
+    held = run_report(_record("running", pausable=True), [], hold=hold, now=T0)
     assert [(a.kind, a.label) for a in held.actions] == [("resume", "Resume"), ("abort", "Abort")]
     status = [line for part in held.parts for line in getattr(part, "lines", [])]
     assert "Paused by alice at 14:00 UTC: the weights hold until Resume" in status
