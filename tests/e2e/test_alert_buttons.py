@@ -55,7 +55,8 @@ def test_the_alert_drain_button_plans_the_drain_of_that_node_under_the_same_rule
 
     click(flow_server, alert, "rb_alert_run_0", "U0MALLORY")
     refused = fake_slack.wait_match("chat.postEphemeral", lambda c: c.args["user"] == "U0MALLORY")[0]
-    assert "mallory may not" in refused.args["text"] and "patch nodes `node-2`" in refused.args["text"]
+    assert "mallory may not" in refused.args["text"]
+    assert "patch nodes `node-2`" in refused.args["text"]
 
     click(flow_server, alert, "rb_alert_run_0", "U0ALICE")
     (plan,) = fake_slack.wait_match(
@@ -63,7 +64,8 @@ def test_the_alert_drain_button_plans_the_drain_of_that_node_under_the_same_rule
         lambda c: c.args["channel"] == PROD and "Plan: drain on prod" in all_text(c.args.get("blocks") or []),
     )
     text = all_text(plan.args["blocks"])
-    assert "cordon node node-2" in text and "patch nodes `node-2`" in text
+    assert "cordon node node-2" in text
+    assert "patch nodes `node-2`" in text
     assert "needs 1 approval from group leads: rule 2 (change and destructive runbooks on cluster prod)" in text
     (note,) = fake_slack.wait_match("chat.postMessage", lambda c: c.args.get("thread_ts") == alert.args["ts"])
     assert "Alice Doe (alice) requested `drain node-2 --cluster prod`" in note.args["text"]

@@ -27,7 +27,9 @@ def test_command_confirm_approve_updates_one_message_and_audits(
     (plan,) = fake_slack.wait_match("chat.postMessage", lambda c: c.args["channel"] == PROD)
     Block.parse_all(plan.args["blocks"])
     text = all_text(plan.args["blocks"])
-    assert "Plan: cordon on prod" in text and "cordon node node-1" in text and "patch nodes `node-1`" in text
+    assert "Plan: cordon on prod" in text
+    assert "cordon node node-1" in text
+    assert "patch nodes `node-1`" in text
     plan.args["ts"] = fake_slack.posted_ts(plan)
     assert not cordoned(e2e_admin)
 
@@ -37,7 +39,8 @@ def test_command_confirm_approve_updates_one_message_and_audits(
 
     click(flow_server, waiting, "rb_approve", "U0ALICE")
     (notice,) = fake_slack.wait_for("chat.postEphemeral")
-    assert notice.args["user"] == "U0ALICE" and "two-person rule" in notice.args["text"]
+    assert notice.args["user"] == "U0ALICE"
+    assert "two-person rule" in notice.args["text"]
 
     click(flow_server, waiting, "rb_approve", "U0BOB")
     done = latest_update(fake_slack, "Done:")
@@ -87,7 +90,8 @@ def test_deny_through_the_reason_modal(
     assert view["callback_id"] == "rb_reason"
     submit_reason(flow_server, view, "U0CAROL", "change freeze until Monday")
     text = all_text(latest_update(fake_slack, "Denied:").args["blocks"])
-    assert "Denied: cordon on prod" in text and "change freeze until Monday" in text
+    assert "Denied: cordon on prod" in text
+    assert "change freeze until Monday" in text
     assert not cordoned(e2e_admin)
 
 

@@ -179,7 +179,8 @@ def test_a_rate_limited_post_is_retried_after_slacks_retry_after(
     assert status == 200
     limited, posted = fake_slack.wait_for("chat.postMessage", count=2)
     assert limited.answer == {"ok": False, "error": "ratelimited"}
-    assert posted.answer["ok"] is True and posted.args["blocks"] == limited.args["blocks"]
+    assert posted.answer["ok"] is True
+    assert posted.args["blocks"] == limited.args["blocks"]
     assert posted.at - limited.at >= 1.0, "the retry waited for Slack's Retry-After"
     assert len(fake_slack.of("chat.postMessage")) == 2
 

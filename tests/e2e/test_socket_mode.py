@@ -160,7 +160,8 @@ def test_socket_mode_reconnects_with_a_new_url_after_the_link_drops(
     assert second.number == first.number + 1
     assert second.path != first.path
     urls = [c.answer["url"] for c in fake_slack.of("apps.connections.open")]
-    assert len(urls) >= 2 and len(set(urls)) == len(urls)
+    assert len(urls) >= 2
+    assert len(set(urls)) == len(urls)
     socket_bot.wait_readyz(200, timeout=5.0)
     envelope = link.push_slash_command("status")
     assert link.wait_for_ack(envelope["envelope_id"]).connection == second.number
@@ -181,7 +182,8 @@ def test_socket_mode_moves_to_a_new_link_at_once_on_a_disconnect_warning(
     assert not first.is_open
     socket_bot.wait_readyz(200, timeout=15.0)
     urls = [c.answer["url"] for c in fake_slack.of("apps.connections.open")]
-    assert len(urls) >= 2 and len(set(urls)) == len(urls)
+    assert len(urls) >= 2
+    assert len(set(urls)) == len(urls)
     live = link.wait_single_open_connection(timeout=15.0)  # a redundant redial closes again: one live link
     envelope = link.push_slash_command("help")
     assert link.wait_for_ack(envelope["envelope_id"]).connection == live.number

@@ -48,15 +48,20 @@ def test_one_open_alert_per_key_and_a_new_one_after_resolution(store: Store) -> 
     assert not store.open_alert(alert("a2")), "a second open alert for the same key is refused"
     assert store.open_alert(alert("b1", subject="node/n2"))
     got = store.get_alert("a1")
-    assert got is not None and got.active_key == got.key and got.details["actions"][0]["runbook"] == "drain"
-    assert got.since == T0 and got.since.tzinfo is not None
+    assert got is not None
+    assert got.active_key == got.key
+    assert got.details["actions"][0]["runbook"] == "drain"
+    assert got.since == T0
+    assert got.since.tzinfo is not None
     assert [a.id for a in store.open_alerts(cluster="prod")] == ["a1", "b1"]
 
     assert store.alert_transition("a1", ["pending"], "firing", fired_at=T0, channel="C1")
     assert not store.alert_transition("a1", ["pending"], "firing"), "compare-and-set: only once"
     assert store.alert_transition("a1", ["firing"], "resolved", resolved_at=T0 + timedelta(minutes=5))
     resolved = store.get_alert("a1")
-    assert resolved is not None and resolved.active_key is None and resolved.state == "resolved"
+    assert resolved is not None
+    assert resolved.active_key is None
+    assert resolved.state == "resolved"
     assert store.open_alert(alert("a3")), "the key is free again once resolved"
     assert [a.id for a in store.resolved_alerts(since=T0)] == ["a1"]
 
@@ -81,7 +86,8 @@ def test_claims_compare_null_and_times(store: Store) -> None:
     assert store.claim_alert("c1", "last_notified_at", None, last_notified_at=first, notify_count=1)
     assert not store.claim_alert("c1", "last_notified_at", None, last_notified_at=first)
     got = store.get_alert("c1")
-    assert got is not None and got.last_notified_at == first
+    assert got is not None
+    assert got.last_notified_at == first
     assert store.claim_alert(
         "c1", "last_notified_at", got.last_notified_at, last_notified_at=first + timedelta(hours=4)
     )
@@ -97,7 +103,9 @@ def test_a_digest_is_claimed_once_per_cron_time(store: Store) -> None:
     store.finish_digest("ops", monday, "C0OPS", "1700.1")
     assert store.claim_digest("ops", monday + timedelta(days=1), "replica-b")
     last = store.last_digest("ops", before=monday + timedelta(days=1))
-    assert last is not None and last.scheduled_for == monday and last.message_ts == "1700.1"
+    assert last is not None
+    assert last.scheduled_for == monday
+    assert last.message_ts == "1700.1"
     assert store.last_digest("ops", before=monday) is None
 
 
@@ -110,7 +118,9 @@ def test_the_newest_successful_backup_is_found(store: Store) -> None:
         )
     store.record_backup(BackupRecord("other", "staging", "succeeded", T0, finished_at=T0 + timedelta(hours=9)))
     last = store.last_backup("prod")
-    assert last is not None and last.id == "b1" and last.finished_at == T0 + timedelta(hours=1, minutes=5)
+    assert last is not None
+    assert last.id == "b1"
+    assert last.finished_at == T0 + timedelta(hours=1, minutes=5)
     store.record_backup(BackupRecord("b2", "prod", "succeeded", T0, finished_at=T0 + timedelta(hours=3)))
     assert (store.last_backup("prod") or last).id == "b2", "re-recording an id updates it"
     assert store.last_backup("nowhere") is None

@@ -120,9 +120,11 @@ class DrainRun:
         self.bot = bot
         self.alice = IdentityMapper(bot.settings.identity).requester("U0ALICE")
         out = bot.runs.request(text, self.alice)
-        assert out.ok and out.run_id, out.report
+        assert out.ok, out.report
+        assert out.run_id, out.report
         rec = bot.store.get_run(out.run_id)
-        assert rec is not None and bot.runs.confirm(rec.id, rec.plan_hash, self.alice).execute
+        assert rec is not None
+        assert bot.runs.confirm(rec.id, rec.plan_hash, self.alice).execute
         self.run_id = rec.id
         self.lines: list[str] = []
         self.thread = threading.Thread(target=bot.runs.execute, args=(rec.id, self.lines.append), name="drain")
@@ -220,7 +222,8 @@ def test_a_50_pod_drain_through_resets_latency_and_a_10s_outage_evicts_every_pod
     assert bot_requests_between(control_plane, began + 1, ended - 1) == [], "the outage did cut the bot off"
     assert retries() > retried_before, "the faults reached the bot and it retried"
     report = str(faulty_bot.runs.report_for(rec.id))
-    assert "evicted 50 pods" in report and "Abort" not in report
+    assert "evicted 50 pods" in report
+    assert "Abort" not in report
 
 
 def _outage(proxy: Proxy, seconds: float) -> None:
@@ -247,7 +250,8 @@ def test_reads_ride_out_a_stalled_connection_and_a_thin_pipe(
     apiserver_proxy.bandwidth(16)  # a thin pipe (16 KB/s) is slow, not broken
     reader.join(90)
     factory.close()
-    assert listed and "default" in {ns["metadata"]["name"] for ns in listed[0]}
+    assert listed
+    assert "default" in {ns["metadata"]["name"] for ns in listed[0]}
 
 
 def test_a_drain_that_cannot_finish_says_how_many_were_evicted_and_names_every_pod_left(
@@ -270,7 +274,8 @@ def test_a_drain_that_cannot_finish_says_how_many_were_evicted_and_names_every_p
     assert rec.state == "failed", outcome
     assert node.originals_left() == stuck
     accepted = accepted_evictions(control_plane, node.ns)
-    assert sum(accepted[n] for n in node.pods) == 10 and all(accepted[n] == 1 for n in node.pods if n not in stuck)
+    assert sum(accepted[n] for n in node.pods) == 10
+    assert all(accepted[n] == 1 for n in node.pods if n not in stuck)
     assert f"evicted 10 of 20 pods from node {node.name}" in outcome, outcome
     assert f"10 pod(s) still on node {node.name}: " in outcome, outcome
     for name in stuck:

@@ -130,7 +130,8 @@ def test_a_write_whose_connection_was_refused_is_sent_once_the_server_is_up(
     api.start(port)
     try:
         worker.join(30)
-        assert result and result[0].metadata.name == "n1"
+        assert result
+        assert result[0].metadata.name == "n1"
         assert len(api.requests("PATCH", NODE)) == 1
     finally:
         api.stop()

@@ -205,7 +205,8 @@ def test_pause_holds_the_weights_resume_continues_and_abort_restores_stable(
     assert "only the requester or an approver" in (bot.runs.decide("pause", rec.id, rec.plan_hash, dave).notice or "")
     assert "older plan" in (bot.runs.decide("pause", rec.id, "stale", alice).notice or "")
     paused = bot.runs.decide("pause", rec.id, rec.plan_hash, alice)
-    assert paused.notice is not None and paused.notice.startswith("paused")
+    assert paused.notice is not None
+    assert paused.notice.startswith("paused")
     assert paused.report is not None
     assert [a.label for a in paused.report.actions] == ["Resume", "Abort"]
     assert "Paused by U0ALICE at " in plan_text(paused.report)

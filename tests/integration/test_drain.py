@@ -83,7 +83,8 @@ def alice(bot: Bot) -> Any:
 def drain(bot: Bot, text: str) -> RunRecord:
     """Request, confirm and execute a drain on staging (no approval there); return the final record."""
     out = bot.runs.request(text, alice(bot))
-    assert out.ok and out.run_id, out.report
+    assert out.ok, out.report
+    assert out.run_id, out.report
     rec = bot.store.get_run(out.run_id)
     assert rec is not None
     assert bot.runs.confirm(rec.id, rec.plan_hash, alice(bot)).execute
@@ -120,7 +121,9 @@ def test_drain_evicts_replicated_pods_and_leaves_daemonset_and_mirror_pods(
     assert left == ["agent", "static"], left
     assert pool.cordoned()
     plan_text = str(rec.plan)
-    assert "skip " in plan_text and "DaemonSet pod" in plan_text and "mirror (static) pod" in plan_text
+    assert "skip " in plan_text
+    assert "DaemonSet pod" in plan_text
+    assert "mirror (static) pod" in plan_text
 
 
 @pytest.mark.parametrize(
@@ -174,7 +177,8 @@ def test_each_refusal_stops_before_any_eviction_and_leaves_the_node_cordoned(
     pool.add_spare()
     rec = drain(bot, f"drain {pool.node}{extra} --timeout 60s")
     assert rec.state == "failed"
-    assert "drain refused before any eviction" in (rec.outcome or "") and reason in (rec.outcome or "")
+    assert "drain refused before any eviction" in (rec.outcome or "")
+    assert reason in (rec.outcome or "")
     assert f"node {pool.node} stays cordoned" in (rec.outcome or "")
     assert pool.cordoned()
     assert evictions(control_plane, namespace) == [], "no pod may be evicted after a refusal"
@@ -276,7 +280,8 @@ def test_abort_stops_further_evictions_and_says_what_was_done(
     out = bot.runs.request(f"drain {pool.node} --timeout 120s", alice(bot))
     assert out.run_id
     rec = bot.store.get_run(out.run_id)
-    assert rec is not None and bot.runs.confirm(rec.id, rec.plan_hash, alice(bot)).execute
+    assert rec is not None
+    assert bot.runs.confirm(rec.id, rec.plan_hash, alice(bot)).execute
     worker = threading.Thread(target=bot.runs.execute, args=(rec.id,))
     worker.start()
     wait_for("blocked on the PDB", lambda: True if evictions(control_plane, namespace, 429) else None, 30)
@@ -286,7 +291,8 @@ def test_abort_stops_further_evictions_and_says_what_was_done(
     assert not worker.is_alive()
     clicked = time.time()
     final = bot.store.get_run(rec.id)
-    assert final is not None and final.state == "aborted", final
+    assert final is not None, final
+    assert final.state == "aborted", final
     assert "evicted 0/3 pods; no further evictions were made" in (final.outcome or "")
     assert "stays cordoned" in (final.outcome or "")
     scale(kube_api_client, namespace, "queue", 4)  # the PDB would now allow one: nothing may be evicted

@@ -100,9 +100,11 @@ def test_round_trip_restores_the_keys_and_stores_no_plaintext(
     lines: list[str] = []
     run = take(settings, cluster, lines=lines)
 
-    assert run.choice.mode == "etcd" and run.outcome is not None
+    assert run.choice.mode == "etcd"
+    assert run.outcome is not None
     m = run.outcome.manifest
-    assert m.revision is not None and m.revision >= revision
+    assert m.revision is not None
+    assert m.revision >= revision
     assert m.plaintext_size % 512 == 32, "the snapshot keeps etcd's trailer, as etcdctl's does"
     assert m.key_provider == {"kms": "aws-kms", "kv": "azure-key-vault", "file": "key-file"}[key]
     assert any(line.startswith("uploading: part") for line in lines), lines
@@ -112,7 +114,8 @@ def test_round_trip_restores_the_keys_and_stores_no_plaintext(
     stored = raw_object(world, target, m.object_name)
     assert len(stored) == m.ciphertext_size
     for k, v in keys.items():
-        assert k.encode() not in stored and v not in stored, "the stored object holds no plaintext key or value"
+        assert k.encode() not in stored, "the stored object holds no plaintext key or value"
+        assert v not in stored, "the stored object holds no plaintext key or value"
     if target == "s3":
         head = world.s3().head_object(Bucket=BUCKET, Key="etcd/" + m.object_name)
         assert head["Metadata"]["revision"] == str(m.revision)
@@ -204,7 +207,8 @@ def test_an_upload_cut_for_good_leaves_nothing_listed(backup_world: BackupWorld,
         with pytest.raises(TemporaryError) as err:
             take(settings, cluster, store=store)
         assert "connection lost" in str(err.value)
-        assert store.last_backup(cluster) is None and store.last_backup(cluster, status="failed") is not None
+        assert store.last_backup(cluster) is None
+        assert store.last_backup(cluster, status="failed") is not None
     finally:
         store.close()
         proxy.stop()
@@ -309,7 +313,8 @@ def test_operator_cli_lists_decrypts_a_copied_object_and_explains_a_wrong_key(
     copied.write_bytes(raw_object(world, "dir", m.object_name))  # e.g. fetched with `aws s3 cp`
     out = tmp_path / "plain.db"
     assert main(["--config", str(cfg), "backup", "decrypt", str(copied), "-o", str(out), "--cluster", cluster]) == 0
-    assert out.stat().st_size == m.plaintext_size and out.stat().st_mode & 0o777 == 0o600
+    assert out.stat().st_size == m.plaintext_size
+    assert out.stat().st_mode & 0o777 == 0o600
 
     other = tmp_path / "other.key"
     other.write_bytes(bytes(32))
@@ -318,5 +323,7 @@ def test_operator_cli_lists_decrypts_a_copied_object_and_explains_a_wrong_key(
     capsys.readouterr()
     assert main(["--config", str(cfg), "backup", "fetch", m.id, "--decrypt", "-o", str(tmp_path / "x.db")]) == 1
     err = capsys.readouterr().err
-    assert f"this backup was encrypted with {m.key_id}" in err and "Traceback" not in err
-    assert not (tmp_path / "x.db").exists() and not (tmp_path / "x.db.part").exists()
+    assert f"this backup was encrypted with {m.key_id}" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "x.db").exists()
+    assert not (tmp_path / "x.db.part").exists()

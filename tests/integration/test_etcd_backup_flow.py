@@ -117,31 +117,41 @@ def test_etcd_backup_runs_through_the_normal_flow_as_the_requester(bot: Bot, bac
     alice = who(bot, "U0ALICE")
     backup_world.etcd.put(f"/flow/{uuid.uuid4().hex}", b"flow-value")
     out = bot.runs.request("etcd-backup --cluster staging", alice)
-    assert out.ok and out.pending and out.run_id, out.report and lines_of(out.report)
+    assert out.ok, out.report and lines_of(out.report)
+    assert out.pending, out.report and lines_of(out.report)
+    assert out.run_id, out.report and lines_of(out.report)
     plan = lines_of(out.report)
-    assert "mode: etcd" in plan and "create etcdbackups.runbook-bot.io (cluster-wide)" in plan
+    assert "mode: etcd" in plan
+    assert "create etcdbackups.runbook-bot.io (cluster-wide)" in plan
     assert f"get secrets `{CERT_SECRET}` in namespace kube-system" in plan, "the certificate is read as alice"
-    assert "AWS KMS" in plan and "S3 bucket etcd-backups" in plan
+    assert "AWS KMS" in plan
+    assert "S3 bucket etcd-backups" in plan
     rec = bot.store.get_run(out.run_id)
-    assert rec is not None and rec.state == "awaiting_confirmation"
+    assert rec is not None
+    assert rec.state == "awaiting_confirmation"
     assert bot.runs.confirm(rec.id, rec.plan_hash, alice).execute
     progress: list[str] = []
     final = bot.runs.execute(rec.id, progress=progress.append)
     done = bot.store.get_run(rec.id)
-    assert done is not None and done.state == "succeeded", lines_of(final)
+    assert done is not None, lines_of(final)
+    assert done.state == "succeeded", lines_of(final)
     assert any(p.startswith("connected to etcd member") for p in progress)
     assert any(p.startswith("uploading: part") for p in progress), progress
     assert done.outcome is not None
     for word in ("stored and verified", "/s) to s3://etcd-backups/etcd/staging/", "key aws-kms arn:aws:kms:"):
         assert word in done.outcome, done.outcome
     recorded = bot.store.last_backup("staging")
-    assert recorded is not None and recorded.location and recorded.location.startswith("s3://")
+    assert recorded is not None
+    assert recorded.location
+    assert recorded.location.startswith("s3://")
     kinds = [e.kind for e in reversed(bot.store.audit_events(run_id=rec.id, limit=50))]
-    assert kinds[:3] == ["requested", "planned", "confirmed"] and kinds[-1] == "succeeded"
+    assert kinds[:3] == ["requested", "planned", "confirmed"]
+    assert kinds[-1] == "succeeded"
 
     listed = bot.runs.request("etcd-backup list --cluster staging", alice)
     ident = str(recorded.detail["backup_id"])
-    assert listed.ok and ident in lines_of(listed.report)
+    assert listed.ok
+    assert ident in lines_of(listed.report)
     verified = bot.runs.request(f"etcd-backup verify {ident} --cluster staging", alice)
     assert verified.ok, lines_of(verified.report)
     assert "ciphertext SHA-256 matches" in lines_of(verified.report)
@@ -154,12 +164,15 @@ def test_etcd_backup_runs_through_the_normal_flow_as_the_requester(bot: Bot, bac
 def test_a_requester_without_rbac_is_refused_naming_the_permission(bot: Bot) -> None:
     mallory = who(bot, "U0MALLORY")
     out = bot.runs.request("etcd-backup --cluster staging", mallory)
-    assert not out.ok and out.report is not None
+    assert not out.ok
+    assert out.report is not None
     denial = lines_of(out.report)
     assert "mallory may not create etcdbackups.runbook-bot.io (cluster-wide)" in denial
-    assert f"get secrets `{CERT_SECRET}` in namespace kube-system" in denial and "on cluster staging" in denial
+    assert f"get secrets `{CERT_SECRET}` in namespace kube-system" in denial
+    assert "on cluster staging" in denial
     listed = bot.runs.request("etcd-backup list --cluster staging", mallory)
-    assert not listed.ok and "list etcdbackups.runbook-bot.io" in lines_of(listed.report)
+    assert not listed.ok
+    assert "list etcdbackups.runbook-bot.io" in lines_of(listed.report)
 
 
 def test_the_restore_checklist_restores_a_real_etcd(bot: Bot, backup_world: BackupWorld, tmp_path: Path) -> None:
@@ -171,7 +184,8 @@ def test_the_restore_checklist_restores_a_real_etcd(bot: Bot, backup_world: Back
     out = bot.runs.request("etcd-backup --cluster staging", alice)
     assert out.run_id
     rec = bot.store.get_run(out.run_id)
-    assert rec is not None and bot.runs.confirm(rec.id, rec.plan_hash, alice).execute
+    assert rec is not None
+    assert bot.runs.confirm(rec.id, rec.plan_hash, alice).execute
     bot.runs.execute(rec.id)
     setup = ClusterBackups(bot.settings.backup, "staging")
     manifest = list_backups(setup)[0]
@@ -220,30 +234,39 @@ def test_api_export_mode_archive_reads_back(
     core.create_namespaced_secret(ns, {"metadata": {"name": "creds"}, "stringData": {"password": secret_value}})
     olga = who(bot, "U0OLGA")
     out = bot.runs.request("etcd-backup --cluster managed", olga)
-    assert out.ok and out.run_id, lines_of(out.report)
+    assert out.ok, lines_of(out.report)
+    assert out.run_id, lines_of(out.report)
     plan = lines_of(out.report)
-    assert "mode: api_export" in plan and "no Velero" in plan
+    assert "mode: api_export" in plan
+    assert "no Velero" in plan
     rec = bot.store.get_run(out.run_id)
-    assert rec is not None and bot.runs.confirm(rec.id, rec.plan_hash, olga).execute
+    assert rec is not None
+    assert bot.runs.confirm(rec.id, rec.plan_hash, olga).execute
     bot.runs.execute(rec.id)
     done = bot.store.get_run(rec.id)
-    assert done is not None and done.state == "succeeded", done.outcome
+    assert done is not None, done.outcome
+    assert done.state == "succeeded", done.outcome
     setup = ClusterBackups(bot.settings.backup, "managed")
     manifest = list_backups(setup)[0]
-    assert manifest.kind == "api-export" and manifest.resources
+    assert manifest.kind == "api-export"
+    assert manifest.resources
     assert any("(forbidden)" in s for s in manifest.skipped), "resources olga may not list are named"
     stored = backup_world.blobs().download_blob(manifest.object_name).readall()
-    assert secret_value.encode() not in stored and b"blue" not in stored
+    assert secret_value.encode() not in stored
+    assert b"blue" not in stored
 
     archive = tmp_path / "export.tar"
     fetch(setup, manifest, archive)
     files = tar_members(archive)
     cm = yaml.safe_load(files[f"core/v1/configmaps/{ns}/settings.json"])
-    assert cm["kind"] == "ConfigMap" and cm["data"] == {"color": "blue"}
+    assert cm["kind"] == "ConfigMap"
+    assert cm["data"] == {"color": "blue"}
     secret = yaml.safe_load(files[f"core/v1/secrets/{ns}/creds.json"])
-    assert secret["kind"] == "Secret" and "password" in secret["data"]
+    assert secret["kind"] == "Secret"
+    assert "password" in secret["data"]
     index = yaml.safe_load(files["index.json"])
-    assert index["objects"] == manifest.resources and index["resources"]["secrets"] >= 1
+    assert index["objects"] == manifest.resources
+    assert index["resources"]["secrets"] >= 1
 
 
 VELERO_CRD: dict[str, Any] = {
@@ -286,16 +309,21 @@ def test_velero_mode_when_velero_is_installed(bot: Bot, kube_api_client: client.
             if out.run_id:
                 bot.runs.cancel(out.run_id, bot.store.get_run(out.run_id).plan_hash, olga, "replanning")  # type: ignore[union-attr]
         assert deadline_ok, "the plan chose Velero"
-        assert out.run_id and "create backups.velero.io in namespace velero" in lines_of(out.report)
+        assert out.run_id
+        assert "create backups.velero.io in namespace velero" in lines_of(out.report)
         rec = bot.store.get_run(out.run_id)
-        assert rec is not None and bot.runs.confirm(rec.id, rec.plan_hash, olga).execute
+        assert rec is not None
+        assert bot.runs.confirm(rec.id, rec.plan_hash, olga).execute
         bot.runs.execute(rec.id)
         done = bot.store.get_run(rec.id)
-        assert done is not None and done.state == "succeeded" and "Velero Backup" in (done.outcome or "")
+        assert done is not None
+        assert done.state == "succeeded"
+        assert "Velero Backup" in (done.outcome or "")
         custom = client.CustomObjectsApi(kube_api_client)
         items = custom.list_namespaced_custom_object("velero.io", "v1", "velero", "backups")["items"]
         mine = [i for i in items if i["metadata"]["annotations"].get("runbook-bot/run-id") == "managed-" + rec.id]
-        assert len(mine) == 1 and mine[0]["spec"]["includedNamespaces"] == ["*"]
+        assert len(mine) == 1
+        assert mine[0]["spec"]["includedNamespaces"] == ["*"]
     finally:
         ext.delete_custom_resource_definition("backups.velero.io")
 
@@ -330,7 +358,8 @@ def test_etcd_backup_age_fires_when_the_schedule_stops_and_resolves_after_the_ne
         assert job is not None, "the leader's scheduler runs the cluster's backup schedule"
         job.func(*job.args)  # the cron fires: a backup as the bot, posted to the audit channel
         posts = [c for c in slack.of("chat.postMessage") if c.args["channel"] == AUDIT]
-        assert len(posts) == 1 and "Scheduled backup: Backup hc-" in all_text(posts[0].args["blocks"])
+        assert len(posts) == 1
+        assert "Scheduled backup: Backup hc-" in all_text(posts[0].args["blocks"])
         rep.health.sweep()
         assert alert_posts(slack, "etcd backup") == []
 
@@ -343,7 +372,8 @@ def test_etcd_backup_age_fires_when_the_schedule_stops_and_resolves_after_the_ne
         rep.health.sweep()
         ts = slack.posted_ts(fired)
         updates = [c for c in slack.of("chat.update") if c.args["ts"] == ts]
-        assert updates and "Resolved" in all_text(updates[-1].args["blocks"])
+        assert updates
+        assert "Resolved" in all_text(updates[-1].args["blocks"])
     finally:
         rep.close()
         slack.stop()
@@ -373,7 +403,8 @@ def test_a_failed_scheduled_backup_records_nothing_valid_and_says_why(
         job.func(*job.args)
         assert rep.bot.store.last_backup("hc") is None
         failed = rep.bot.store.last_backup("hc", status="failed")
-        assert failed is not None and "no etcd member answered" in str(failed.detail["error"])
+        assert failed is not None
+        assert "no etcd member answered" in str(failed.detail["error"])
         (post,) = [c for c in slack.of("chat.postMessage") if c.args["channel"] == AUDIT]
         assert "Scheduled backup of hc FAILED" in all_text(post.args["blocks"])
     finally:

@@ -56,12 +56,14 @@ def test_not_ready_node_fires_one_alert_after_the_threshold_and_resolves_that_me
         assert posted.args["channel"] == ALERTS
         Block.parse_all(posted.args["blocks"])
         text = all_text(posted.args["blocks"])
-        assert f"Node NotReady: node/{name} on hc" in text and "Why it matters" in text
+        assert f"Node NotReady: node/{name} on hc" in text
+        assert "Why it matters" in text
         assert f"drain {name} --cluster hc" in text, "the likely runbook is named"
         ids = [e["action_id"] for b in posted.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
         assert ids[0] == "rb_alert_run_0", "drain first"
         labels = [e["text"]["text"] for b in posted.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
-        assert labels[0] == f"Drain {name}" and f"Pods on {name}" in labels
+        assert labels[0] == f"Drain {name}"
+        assert f"Pods on {name}" in labels
         assert {"rb_alert_ack", "rb_alert_silence_1h", "rb_alert_silence_4h", "rb_alert_silence_24h"} <= set(ids)
 
         make_ready(core, name)
@@ -71,11 +73,11 @@ def test_not_ready_node_fires_one_alert_after_the_threshold_and_resolves_that_me
         assert f"Resolved: Node NotReady: node/{name}" in all_text(update.args["blocks"])
         assert [b for b in update.args["blocks"] if b["type"] == "actions"] == []
         replies = [c for c in slack.of("chat.postMessage") if c.args.get("thread_ts") == ts]
-        assert len(replies) == 1 and "Resolved" in replies[0].args["text"]
+        assert len(replies) == 1
+        assert "Resolved" in replies[0].args["text"]
         rep.health.sweep()
-        assert (
-            len(alert_posts(slack, name)) == 1 and len([c for c in slack.of("chat.update") if c.args["ts"] == ts]) == 1
-        )
+        assert len(alert_posts(slack, name)) == 1
+        assert len([c for c in slack.of("chat.update") if c.args["ts"] == ts]) == 1
     finally:
         rep.close()
 

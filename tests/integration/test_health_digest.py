@@ -110,7 +110,8 @@ def test_the_digest_at_its_cron_time_lists_firing_alerts_and_the_runs_since_the_
         text = all_text(body)
         local = at.astimezone(job.trigger.timezone)
         assert f"Health digest — {local:%a %d %b} 09:00 Europe/Madrid" in text
-        assert f"node {sick} is NotReady" in text and "Firing alerts" in text
+        assert f"node {sick} is NotReady" in text
+        assert "Firing alerts" in text
         assert "nodes --cluster hc" in text, "the run since the last digest"
         assert "long-ago-node" not in text, "runs before the last digest are not repeated"
         assert "hc: last successful backup 3h" in text
@@ -201,7 +202,8 @@ def test_the_health_runbook_is_an_on_demand_digest_read_as_the_requester(
     rep = replica(settings, slack, MovableClock())
     try:
         outcome = rep.bot.runs.request("health", IdentityMapper(settings.identity).requester("U0READ"))
-        assert outcome.ok and outcome.report is not None, outcome.report
+        assert outcome.ok, outcome.report
+        assert outcome.report is not None, outcome.report
         report = outcome.report
         assert report.title == "Health of hc"
         sections = {p.title: p for p in report.parts if isinstance(p, Section)}

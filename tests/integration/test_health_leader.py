@@ -63,7 +63,8 @@ def test_two_replicas_post_each_alert_once_and_the_survivor_takes_over_without_r
                     rep.health.sweep()
 
         tick((a, ea, ta), (b, eb, tb))
-        assert ea.is_leader() and not eb.is_leader()
+        assert ea.is_leader()
+        assert not eb.is_leader()
         for _ in range(3):
             tick((a, ea, ta), (b, eb, tb))
         assert len(alert_posts(slack, first_node)) == 1
@@ -79,7 +80,8 @@ def test_two_replicas_post_each_alert_once_and_the_survivor_takes_over_without_r
             tick((b, eb, tb))
         assert eb.is_leader()
         lease_obj = client.CoordinationV1Api(kube_api_client).read_namespaced_lease(lease, "default")
-        assert lease_obj.spec.holder_identity == "replica-b" and lease_obj.spec.lease_transitions == 1
+        assert lease_obj.spec.holder_identity == "replica-b"
+        assert lease_obj.spec.lease_transitions == 1
         tick((b, eb, tb))
         assert len(alert_posts(slack, first_node)) == 1, "the new leader does not post what was posted"
 

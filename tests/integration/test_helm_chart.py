@@ -50,7 +50,9 @@ def test_cluster_role_has_no_wildcards_and_scopes_impersonation() -> None:
     docs = render("ops")
     (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
     for rule in role["rules"]:
-        assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule.get("apiGroups", [])
+        assert "*" not in rule["verbs"]
+        assert "*" not in rule["resources"]
+        assert "*" not in rule.get("apiGroups", [])
         assert not {"pods/exec", "secrets"} & set(rule["resources"])
         if rule["verbs"] == ["impersonate"] and rule["resources"] in (["users"], ["groups"]):
             assert rule["resourceNames"], "impersonation must be limited to the mapped names"
@@ -151,7 +153,8 @@ def test_values_apply_server_side_to_the_real_api_server(
             assert claim.spec.resources.requests["storage"] == "1Gi"
             assert deployment.spec.strategy.type == "Recreate"
         elif case == "ha-postgresql":
-            assert deployment.spec.replicas == 2 and deployment.spec.strategy.type == "RollingUpdate"
+            assert deployment.spec.replicas == 2
+            assert deployment.spec.strategy.type == "RollingUpdate"
             assert env["RUNBOOK_BOT_STORE__URL"].value_from.secret_key_ref.name == "runbook-bot-db"
             monitor = client.CustomObjectsApi(kube_api_client).get_namespaced_custom_object(
                 "monitoring.coreos.com", "v1", namespace, "servicemonitors", release

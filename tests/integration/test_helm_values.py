@@ -51,14 +51,16 @@ def test_default_keeps_sqlite_on_a_pvc_and_stops_before_starting() -> None:
     pvc = by_kind(docs)["PersistentVolumeClaim"]
     assert pvc["metadata"]["name"] == "rb-data"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
-    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"] and "storageClassName" not in pvc["spec"]
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert "storageClassName" not in pvc["spec"]
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert pod_volume(docs, "data") == {"name": "data", "persistentVolumeClaim": {"claimName": "rb-data"}}
     assert by_kind(docs)["Deployment"]["spec"]["strategy"] == {"type": "Recreate"}
     cm = yaml.safe_load(by_kind(docs)["ConfigMap"]["data"]["config.yaml"])
     assert cm["store"]["url"] == "sqlite:////var/lib/runbook-bot/data/runbook-bot.sqlite3"
     assert "RUNBOOK_BOT_STORE__URL" not in container_env(docs)
-    assert "ServiceMonitor" not in by_kind(docs) and "Secret" not in by_kind(docs)
+    assert "ServiceMonitor" not in by_kind(docs)
+    assert "Secret" not in by_kind(docs)
 
 
 def test_persistence_values_choose_the_claim_class_and_size() -> None:
@@ -71,13 +73,15 @@ def test_persistence_values_choose_the_claim_class_and_size() -> None:
     assert "PersistentVolumeClaim" not in by_kind(existing)
     assert pod_volume(existing, "data")["persistentVolumeClaim"] == {"claimName": "bot-data"}
     scratch = render("ops", "--set", "persistence.enabled=false")
-    assert "PersistentVolumeClaim" not in by_kind(scratch) and pod_volume(scratch, "data")["emptyDir"] == {}
+    assert "PersistentVolumeClaim" not in by_kind(scratch)
+    assert pod_volume(scratch, "data")["emptyDir"] == {}
 
 
 def test_postgresql_from_a_secret_rolls_replicas_one_at_a_time() -> None:
     docs = render("ops", *HA, "--set", "podAntiAffinity=hard")
     assert container_env(docs)["RUNBOOK_BOT_STORE__URL"] == {"secretKeyRef": {"name": "runbook-bot-db", "key": "dsn"}}
-    assert "PersistentVolumeClaim" not in by_kind(docs) and pod_volume(docs, "data")["emptyDir"] == {}
+    assert "PersistentVolumeClaim" not in by_kind(docs)
+    assert pod_volume(docs, "data")["emptyDir"] == {}
     deployment = by_kind(docs)["Deployment"]
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
     (term,) = pod_spec(docs)["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
@@ -184,7 +188,8 @@ def test_service_monitor_only_when_enabled() -> None:
 def test_bad_values_fail_lint_and_template_naming_the_field(values: list[str], where: str) -> None:
     assert where in render_error("rb", "ops", *values)
     linted = helm_run("lint", str(CHART), *values)
-    assert linted.returncode != 0 and where in linted.stdout + linted.stderr
+    assert linted.returncode != 0
+    assert where in linted.stdout + linted.stderr
 
 
 def test_the_pod_knows_its_own_name_and_namespace_for_the_drain_warning() -> None:

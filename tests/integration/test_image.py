@@ -78,7 +78,8 @@ def bot_image(containers: Containers, request: pytest.FixtureRequest) -> BuiltIm
 
 def test_image_is_small_non_root_and_has_no_build_tools(containers: Containers, bot_image: BuiltImage) -> None:
     assert bot_image.user == "10001:10001"
-    assert bot_image.working_dir == DATA_DIR and bot_image.volumes == [DATA_DIR]
+    assert bot_image.working_dir == DATA_DIR
+    assert bot_image.volumes == [DATA_DIR]
     size_mb = bot_image.size_bytes / 1e6
     assert size_mb < IMAGE_SIZE_BUDGET_MB, f"the image grew to {size_mb:.0f} MB (budget {IMAGE_SIZE_BUDGET_MB} MB)"
     probe = "import shutil, sys; print(' '.join(t for t in sys.argv[1:] if shutil.which(t)))"
@@ -166,7 +167,8 @@ def test_image_serves_probes_metrics_and_a_signed_status_read_only(
     finally:
         logs = bot.logs()
         bot.remove()
-    assert BOT_TOKEN not in logs and SIGNING_SECRET not in logs, "a secret reached the logs"
+    assert BOT_TOKEN not in logs, "a secret reached the logs"
+    assert SIGNING_SECRET not in logs, "a secret reached the logs"
 
 
 def _serve_and_answer(bot: BotContainer, slack: FakeSlack, node: str, data: Path) -> None:
@@ -193,7 +195,8 @@ def _serve_and_answer(bot: BotContainer, slack: FakeSlack, node: str, data: Path
     )
     assert leads == 1.0  # the lone replica took its Lease (in the test namespace)
     store = data / "runbook-bot.sqlite3"
-    assert store.is_file() and store.stat().st_size > 0, f"no store on the data volume: {list(data.iterdir())}"
+    assert store.is_file(), f"no store on the data volume: {list(data.iterdir())}"
+    assert store.stat().st_size > 0, f"no store on the data volume: {list(data.iterdir())}"
     assert store.stat().st_uid == 10001
     assert bot.stop() == 0, f"the bot did not exit cleanly on SIGTERM:\n{bot.logs()[-3000:]}"
 

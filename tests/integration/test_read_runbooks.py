@@ -112,10 +112,13 @@ def test_whoami_reports_identity_and_what_rbac_allows(bot: Bot) -> None:
     alice = bot.runs.request("whoami", requester(bot, "U0ALICE"))
     assert ("Kubernetes identity", "alice (groups: oncall, readers)") in alice.report.parts[0].fields  # type: ignore[union-attr]
     (row,) = rows(alice.report.parts)
-    assert row[0] == "test" and "status" in row[1] and "pods" in row[1]
+    assert row[0] == "test"
+    assert "status" in row[1]
+    assert "pods" in row[1]
     nobody = bot.runs.request("whoami", requester(bot, "U0NOBODY"))
     (row,) = rows(nobody.report.parts)
-    assert row[1] == "nothing" and "status" in row[2]
+    assert row[1] == "nothing"
+    assert "status" in row[2]
 
 
 def test_calls_carry_every_group_and_the_run_id_in_the_audit_log(bot: Bot, control_plane: ControlPlane) -> None:
@@ -164,8 +167,10 @@ def test_shell_runs_commands_from_stdin(
     )
     out = proc.stdout
     assert f"{name}  Ready" in out
-    assert f"[i] Pods on node {name}" in out and "(no pods on this node)" in out
+    assert f"[i] Pods on node {name}" in out
+    assert "(no pods on this node)" in out
     names = load_catalog([builtin_runbook_dir()], default_registry()).names()
-    assert "unknown runbook `frobnicate`" in out and "Runbooks: " + ", ".join(names) in out
+    assert "unknown runbook `frobnicate`" in out
+    assert "Runbooks: " + ", ".join(names) in out
     assert "Cluster envtest" not in out  # `exit` stops before `status`
     assert proc.returncode == 1  # a command failed (frobnicate)

@@ -89,7 +89,9 @@ def who(bot: Bot, chat_id: str) -> Requester:
 def run_with_approval(bot: Bot, text: str, progress: list[str]) -> RunRecord:
     """alice requests and confirms, bob (leads) approves, the run executes; the final record."""
     out = bot.runs.request(text, who(bot, "U0ALICE"))
-    assert out.ok and out.pending and out.run_id, out.report
+    assert out.ok, out.report
+    assert out.pending, out.report
+    assert out.run_id, out.report
     rec = bot.store.get_run(out.run_id)
     assert rec is not None
     assert not bot.runs.confirm(rec.id, rec.plan_hash, who(bot, "U0ALICE")).execute
@@ -137,7 +139,8 @@ def node_deleted_as_alice(cp: ControlPlane, node: str, run_id: str) -> list[dict
 def assert_complete_audit(bot: Bot, rec: RunRecord) -> None:
     kinds = audit_kinds(bot, rec.id)
     assert kinds[: len(WORKFLOW_KINDS)] == WORKFLOW_KINDS, kinds
-    assert kinds.count("step_started") == 6 and kinds.count("step_finished") == 6, kinds
+    assert kinds.count("step_started") == 6, kinds
+    assert kinds.count("step_finished") == 6, kinds
     assert kinds[-1] == "succeeded", kinds
     for mine in ("replacement_claim", "replacement_record", "replacement_ready"):
         assert mine in kinds, kinds
@@ -168,13 +171,15 @@ def test_replace_node_on_aws_drains_terminates_waits_and_deletes(
         assert rec.state == "succeeded", rec.outcome
         plan = json.dumps(rec.plan)
         assert f"EC2 instance {old_instance} (us-east-1a) in Auto Scaling group {group} (desired 3" in plan
-        assert "terminate it keeping the desired capacity" in plan and "delete nodes" in plan
+        assert "terminate it keeping the desired capacity" in plan
+        assert "delete nodes" in plan
 
         # the cloud: the old instance terminated, the group kept its desired capacity with a new instance
         assert aws.state(old_instance) == "terminated"
         assert aws.desired(group) == 3
         instances = {i for i, _ in aws.in_service(group)}
-        assert old_instance not in instances and len(instances) == 3
+        assert old_instance not in instances
+        assert len(instances) == 3
         (new_instance,) = instances - before
         new_node = wait_for("the joiner to register the new instance", lambda: joiner.nodes.get(new_instance), 10)
         # the cluster: new node Ready, old Node deleted (as alice), pods moved off the old node
@@ -255,7 +260,9 @@ def test_replace_node_on_azure_deletes_the_instance_and_restores_capacity(
         vm_path = f"/virtualMachineScaleSets/{ss.name}/virtualMachines/{old_instance}"
         assert any(m == "DELETE" and p.endswith(vm_path) for m, p, _ in calls)
         assert any(m == "PATCH" and p.endswith(f"/virtualMachineScaleSets/{ss.name}") for m, p, _ in calls)
-        assert ss.capacity == 3 and old_instance not in ss.instances and len(ss.instances) == 3
+        assert ss.capacity == 3
+        assert old_instance not in ss.instances
+        assert len(ss.instances) == 3
         (new_instance,) = set(ss.instances) - {"0", "1", "2"}
         new_node = joiner.nodes[new_instance]
         assert wait_node_ready(core, new_node)
@@ -343,7 +350,8 @@ def test_the_composed_replace_node_plans_exactly_like_the_hand_threaded_one(
 
 def test_secrets_never_reach_the_audit_trail(bot: Bot, arm: FakeArm) -> None:
     events = json.dumps([(e.summary, e.detail) for e in bot.store.audit_events(limit=500)], default=str)
-    assert arm.client_secret not in events and arm.token not in events
+    assert arm.client_secret not in events
+    assert arm.token not in events
 
 
 # -- guards: each refusal names its reason and changes nothing ------------------------------------
@@ -365,7 +373,8 @@ def add_node(api: client.ApiClient, made: list[str], prefix: str, **kw: Any) -> 
 def refusal(bot: Bot, text: str) -> str:
     """The request is refused at planning; its reason and hint as one text."""
     out = bot.runs.request(text, who(bot, "U0ALICE"))
-    assert not out.ok and out.report is not None, out.report
+    assert not out.ok, out.report
+    assert out.report is not None, out.report
     lines = [line for part in out.report.parts for line in getattr(part, "lines", [])]
     return " ".join([out.report.summary or "", *lines])
 
@@ -390,7 +399,8 @@ def test_control_plane_vm_outside_a_scale_set_is_refused_restart_it_instead(
     node = add_node(kube_api_client, made, "k8s-master", labels=CONTROL_PLANE, provider_id=AZ_VM)
     reason = refusal(bot, f"replace-node {node} --cluster azprod")
     assert f"control-plane node {node} is not in a scaling group" in reason
-    assert "Azure masters are standalone VMs" in reason and "restart it instead" in reason
+    assert "Azure masters are standalone VMs" in reason
+    assert "restart it instead" in reason
     assert not cordoned(kube_api_client, node)
 
 
@@ -423,7 +433,8 @@ def test_replacing_a_control_plane_node_that_would_break_quorum_is_refused(
         f"fewer than the majority of {total // 2 + 1}"
     ) in reason
     assert "bring the NotReady control-plane nodes back first" in reason
-    assert len(aws.in_service(group)) == 3 and not cordoned(kube_api_client, masters[0])
+    assert len(aws.in_service(group)) == 3
+    assert not cordoned(kube_api_client, masters[0])
 
 
 @pytest.mark.parametrize(
@@ -477,7 +488,8 @@ def test_a_scale_set_with_an_instance_in_transition_is_refused(
     reason = refusal(bot, f"replace-node {node} --cluster azprod")
     assert f"VM scale set {ss.name} has instances in transition (2 Deleting)" in reason
     assert "one node at a time per group" in reason
-    assert len(ss.instances) == 3 and ss.capacity == 3
+    assert len(ss.instances) == 3
+    assert ss.capacity == 3
 
 
 def test_one_replacement_at_a_time_per_group(bot: Bot, aws: Aws, kube_api_client: client.ApiClient) -> None:
@@ -488,9 +500,11 @@ def test_one_replacement_at_a_time_per_group(bot: Bot, aws: Aws, kube_api_client
         first, second = joiner.nodes.values()
         joiner.paused.set()  # hold the replacement's kubelet back: the first run waits
         out = bot.runs.request(f"replace-node {first} --wait 1m", who(bot, "U0ALICE"))
-        assert out.ok and out.run_id, out.report
+        assert out.ok, out.report
+        assert out.run_id, out.report
         rec = bot.store.get_run(out.run_id)
-        assert rec is not None and bot.runs.confirm(rec.id, rec.plan_hash, who(bot, "U0ALICE")).execute
+        assert rec is not None
+        assert bot.runs.confirm(rec.id, rec.plan_hash, who(bot, "U0ALICE")).execute
         progress: list[str] = []
         runner = threading.Thread(target=bot.runs.execute, args=(rec.id, progress.append), daemon=True)
         runner.start()
@@ -508,11 +522,14 @@ def test_one_replacement_at_a_time_per_group(bot: Bot, aws: Aws, kube_api_client
         joiner.paused.clear()
         runner.join(60)
         final = bot.store.get_run(rec.id)
-        assert final is not None and final.state == "succeeded", final.outcome if final else None
+        assert final is not None, final.outcome if final else None
+        assert final.state == "succeeded", final.outcome if final else None
         assert any("no new node registered yet" in p for p in progress), progress
         # the claim ends with its run: the next replacement in the group may be planned
         again = bot.runs.request(f"replace-node {second}", who(bot, "U0ALICE"))
-        assert again.ok and again.pending and again.run_id, again.report
+        assert again.ok, again.report
+        assert again.pending, again.report
+        assert again.run_id, again.report
         bot.runs.cancel(again.run_id, bot.store.get_run(again.run_id).plan_hash, who(bot, "U0ALICE"))  # type: ignore[union-attr]
     finally:
         joiner.paused.clear()
@@ -536,16 +553,19 @@ def test_karpenter_node_is_replaced_by_deleting_its_nodeclaim(
         old_claim = next(c for c, n in karpenter.claims.items() if n == old_node)
 
         out = bot.runs.request(f"replace-node {old_node} --wait 1m", who(bot, "U0ALICE"))
-        assert out.ok and out.run_id, out.report
+        assert out.ok, out.report
+        assert out.run_id, out.report
         rec = bot.store.get_run(out.run_id)
         assert rec is not None
         assert f"delete NodeClaim {old_claim} (Karpenter NodePool {karpenter.nodepool})" in json.dumps(rec.plan)
         assert bot.runs.confirm(rec.id, rec.plan_hash, who(bot, "U0ALICE")).execute
         bot.runs.execute(rec.id)
         final = bot.store.get_run(rec.id)
-        assert final is not None and final.state == "succeeded", final.outcome if final else None
+        assert final is not None, final.outcome if final else None
+        assert final.state == "succeeded", final.outcome if final else None
         ((gone, new_node),) = karpenter.replaced
-        assert gone == old_node and old_claim not in karpenter.claims
+        assert gone == old_node
+        assert old_claim not in karpenter.claims
         assert wait_node_ready(core, new_node)
         assert f"replaced by {new_node}" in (final.outcome or "")
         wait_pods_running(core, namespace, "app=jobs", 2)
@@ -560,9 +580,11 @@ def _start_held_replacement(bot: Bot, aws: Aws, core: client.CoreV1Api, wait: st
     joiner.paused.set()
     (node,) = joiner.nodes.values()
     out = bot.runs.request(f"replace-node {node} --wait {wait}", who(bot, "U0ALICE"))
-    assert out.ok and out.run_id, out.report
+    assert out.ok, out.report
+    assert out.run_id, out.report
     rec = bot.store.get_run(out.run_id)
-    assert rec is not None and bot.runs.confirm(rec.id, rec.plan_hash, who(bot, "U0ALICE")).execute
+    assert rec is not None
+    assert bot.runs.confirm(rec.id, rec.plan_hash, who(bot, "U0ALICE")).execute
     return joiner, node, rec.id
 
 
@@ -574,12 +596,14 @@ def test_no_replacement_in_time_fails_saying_what_was_done(
     try:
         bot.runs.execute(run_id)
         rec = bot.store.get_run(run_id)
-        assert rec is not None and rec.state == "failed", rec
+        assert rec is not None, rec
+        assert rec.state == "failed", rec
         assert "no replacement node became Ready within 3s" in (rec.outcome or "")
         assert f"the old Node object {node} was not deleted" in (rec.outcome or "")
         not_done = (rec.outcome or "").split("Not done:", 1)[1]
         assert f"delete the Node object {node}" in not_done
-        assert node_exists(core, node) and cordoned(kube_api_client, node)
+        assert node_exists(core, node)
+        assert cordoned(kube_api_client, node)
     finally:
         joiner.paused.clear()
         joiner.stop()
@@ -604,7 +628,8 @@ def test_abort_while_waiting_stops_and_reports_the_terminated_instance(
         runner.join(30)
         assert time.monotonic() - clicked < 5, "abort is honoured within a watch window"
         final = bot.store.get_run(run_id)
-        assert final is not None and final.state == "aborted", final
+        assert final is not None, final
+        assert final.state == "aborted", final
         assert "aborted while waiting for the replacement" in (final.outcome or "")
         assert f"The instance of node {node} was already terminated" in (final.outcome or "")
         assert node_exists(core, node)
@@ -636,7 +661,8 @@ def test_a_scale_set_outside_the_pinned_resource_groups_is_refused(
     node = add_node(kube_api_client, made, "vmss", provider_id=ss.provider_id("0"))
     reason = refusal(bot, f"replace-node {node} --cluster azprod")
     assert f"scale set {ss.name} (subscription {AZ_SUB}, resource group rg-someone-else) is not in" in reason
-    assert len(ss.instances) == 2 and ss.capacity == 2
+    assert len(ss.instances) == 2
+    assert ss.capacity == 2
 
 
 def test_a_node_registered_again_under_the_same_name_is_not_terminated(
@@ -653,9 +679,11 @@ def test_a_node_registered_again_under_the_same_name_is_not_terminated(
         wait_pods_running(core, namespace, "app=held", 1)
         pdb(kube_api_client, namespace, "held-pdb", "held", min_available=1)  # the drain waits here
         out = bot.runs.request(f"replace-node {node} --cluster staging --wait 1m", who(bot, "U0ALICE"))
-        assert out.ok and out.run_id, out.report
+        assert out.ok, out.report
+        assert out.run_id, out.report
         rec = bot.store.get_run(out.run_id)
-        assert rec is not None and bot.runs.confirm(rec.id, rec.plan_hash, who(bot, "U0ALICE")).execute
+        assert rec is not None
+        assert bot.runs.confirm(rec.id, rec.plan_hash, who(bot, "U0ALICE")).execute
         progress: list[str] = []
         runner = threading.Thread(target=bot.runs.execute, args=(rec.id, progress.append), daemon=True)
         runner.start()
@@ -670,7 +698,8 @@ def test_a_node_registered_again_under_the_same_name_is_not_terminated(
         runner.join(60)
 
         final = bot.store.get_run(rec.id)
-        assert final is not None and final.state == "failed", final
+        assert final is not None, final
+        assert final.state == "failed", final
         assert f"node {node} is not the node that was approved (node uid {old_uid} →" in (final.outcome or "")
         assert "nothing was terminated" in (final.outcome or "")
         assert len(aws.in_service(group)) == 2, "no instance was terminated"

@@ -105,12 +105,15 @@ def test_create_and_get_round_trip_keeps_aware_utc_times_and_json(store: Store, 
     assert got is not None
     for value in (got.created_at, got.updated_at, got.expires_at):
         assert value is not None
-        assert value.tzinfo is not None and value.utcoffset() == timedelta(0)
+        assert value.tzinfo is not None
+        assert value.utcoffset() == timedelta(0)
     assert got.expires_at == datetime(2025, 3, 1, 12, 15, 0, 500, tzinfo=UTC)
     assert got.plan["steps"][1] == {"verb": "evict", "pods": 3}
     assert got.plan["note"] == "ünïcode ✓"
     assert got.kube_groups == ["sre", "oncall"]
-    assert got.kube_user is None and got.started_at is None and got.heartbeat_at is None
+    assert got.kube_user is None
+    assert got.started_at is None
+    assert got.heartbeat_at is None
     assert store.get_run("nope") is None
 
 
@@ -119,7 +122,8 @@ def test_duplicate_request_key_is_rejected_and_writes_nothing(store: Store) -> N
     assert store.create_run(make_run("second", request_key="trigger-7", runbook="scale")) is False
     assert store.get_run("second") is None
     first = store.get_run("first")
-    assert first is not None and first.runbook == "drain"
+    assert first is not None
+    assert first.runbook == "drain"
 
     # runs without a request key never collide with each other
     assert store.create_run(make_run("a", request_key=None)) is True
@@ -147,14 +151,19 @@ def test_transition_is_compare_and_set_and_sets_fields(store: Store) -> None:
     assert store.transition("r1", [], "running") is False
     assert store.transition("missing", ["awaiting_approval"], "queued") is False
     unchanged = store.get_run("r1")
-    assert unchanged is not None and unchanged.state == "awaiting_approval" and unchanged.updated_at == rec.updated_at
+    assert unchanged is not None
+    assert unchanged.state == "awaiting_approval"
+    assert unchanged.updated_at == rec.updated_at
 
     assert store.transition("r1", {"awaiting_approval"}, "queued", started_at=started, heartbeat_at=started)
     got = store.get_run("r1")
     assert got is not None
     assert got.state == "queued"
-    assert got.started_at == started and got.heartbeat_at == started
-    assert got.updated_at is not None and rec.updated_at is not None and got.updated_at > rec.updated_at
+    assert got.started_at == started
+    assert got.heartbeat_at == started
+    assert got.updated_at is not None
+    assert rec.updated_at is not None
+    assert got.updated_at > rec.updated_at
     assert store.transition("r1", ["awaiting_approval"], "queued") is False  # the second click
 
     with pytest.raises(ValueError, match="unknown run field"):
@@ -166,7 +175,8 @@ def test_transition_is_compare_and_set_and_sets_fields(store: Store) -> None:
     with pytest.raises(ValueError, match="unknown run state"):
         store.transition("r1", ["approved"], "running")
     after = store.get_run("r1")
-    assert after is not None and after.state == "queued"
+    assert after is not None
+    assert after.state == "queued"
 
 
 def test_update_run_sets_fields_whatever_the_state(store: Store) -> None:
@@ -210,7 +220,8 @@ def test_transition_from_20_threads_is_won_exactly_once(store: Store, store_url:
     assert winners == [f"run{n}" for n in range(rounds)]  # each run won once, by one thread
     for n in range(rounds):
         got = store.get_run(f"run{n}")
-        assert got is not None and got.state == "queued"
+        assert got is not None
+        assert got.state == "queued"
         assert got.outcome == f"thread {next(i for i, won in enumerate(results) if f'run{n}' in won)}"
 
 
@@ -264,7 +275,9 @@ def test_transition_across_processes_is_won_exactly_once(store_url: str) -> None
         for run_id in run_ids:
             got = store.get_run(run_id)
             owner = next(i for i, won in outcomes.items() if run_id in won)
-            assert got is not None and got.state == "queued" and got.outcome == f"process {owner}"
+            assert got is not None
+            assert got.state == "queued"
+            assert got.outcome == f"process {owner}"
 
 
 # ---------------------------------------------------------------------------------- approvals
@@ -281,7 +294,8 @@ def test_add_approval_is_unique_per_approver_and_listed_oldest_first(store: Stor
     listed = store.approvals("r1")
     assert [(a.approver_chat_id, a.decision) for a in listed] == [("U222", "approve"), ("U333", "deny")]
     assert listed[0] == bob
-    assert listed[1].reason == "not now" and listed[1].kube_user is None
+    assert listed[1].reason == "not now"
+    assert listed[1].kube_user is None
     assert all(a.at is not None and a.at.utcoffset() == timedelta(0) for a in listed)
     assert store.approvals("nope") == []
     with pytest.raises(ValueError, match="no run"):
@@ -305,7 +319,8 @@ def test_add_approval_race_records_one_decision_per_approver(store: Store) -> No
 def test_audit_events_newest_first_with_limit_and_run_filter(store: Store) -> None:
     store.create_run(make_run("r1"))
     first = store.add_audit("r1", "U111", "request", "alice asked to drain node-1", {"args": ["node-1"]})
-    assert isinstance(first, AuditEvent) and first.detail == {"args": ["node-1"]}
+    assert isinstance(first, AuditEvent)
+    assert first.detail == {"args": ["node-1"]}
     store.add_audit(None, "bot", "startup", "bot started")
     for n in range(5):
         store.add_audit("r1", "U111", "step", f"step {n}")
@@ -313,10 +328,13 @@ def test_audit_events_newest_first_with_limit_and_run_filter(store: Store) -> No
 
     everything = store.audit_events(limit=100)
     assert [e.id for e in everything] == sorted((e.id for e in everything), reverse=True)
-    assert len(everything) == 8 and everything[0] == last and everything[-1] == first
+    assert len(everything) == 8
+    assert everything[0] == last
+    assert everything[-1] == first
     assert [e.at for e in everything] == sorted((e.at for e in everything), reverse=True)
     assert all(e.at.utcoffset() == timedelta(0) for e in everything)
-    assert everything[-2].run_id is None and everything[-2].detail == {}
+    assert everything[-2].run_id is None
+    assert everything[-2].detail == {}
 
     assert [e.summary for e in store.audit_events(limit=3)] == ["other run", "step 4", "step 3"]
     of_r1 = store.audit_events(run_id="r1", limit=4)
@@ -425,7 +443,8 @@ def test_unreachable_postgres_is_a_config_error_without_the_password() -> None:
         Store.open(url)
     problem = caught.value.problems[0]
     assert (problem.file, problem.location) == ("store.url", "store.url")
-    assert "cannot connect" in problem.message and "127.0.0.1" in problem.message
+    assert "cannot connect" in problem.message
+    assert "127.0.0.1" in problem.message
     for text in (str(caught.value), repr(caught.value.problems), repr(caught.value.__cause__)):
         assert "Sup3rS3cretPw" not in text
 
@@ -459,7 +478,9 @@ def test_purge_removes_old_finished_runs_with_their_decisions_and_keeps_the_rest
     store.put_artifact("old", "StepAccount", "step-1", {"done": ["x"]})
     counts = store.purge(runs_before=T0 - timedelta(days=180), audit_before=None, alerts_before=None)
     assert counts["runs"] == 1
-    assert store.get_run("old") is None and store.approvals("old") == []
+    assert store.get_run("old") is None
+    assert store.approvals("old") == []
     assert store.get_artifact("old", "StepAccount", "step-1") is None
-    assert store.get_run("recent") is not None and store.get_run("live") is not None
+    assert store.get_run("recent") is not None
+    assert store.get_run("live") is not None
     assert store.purge(runs_before=T0 - timedelta(days=180), audit_before=None, alerts_before=None)["runs"] == 0

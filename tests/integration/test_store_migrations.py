@@ -60,7 +60,9 @@ def test_a_release_0_1_0_sqlite_database_migrates_to_head_and_matches_the_tables
     with Store.open(f"sqlite:///{path}") as store:
         assert store.migrate() == LATEST_VERSION
         old = store.get_run("old1")
-        assert old is not None and old.state == "succeeded" and old.command == "drain node-1"
+        assert old is not None
+        assert old.state == "succeeded"
+        assert old.command == "drain node-1"
     engine = sa.create_engine(f"sqlite:///{path}")
     try:
         assert _differences(engine) == []
@@ -83,4 +85,5 @@ def test_a_postgresql_database_at_version_2_migrates_to_head_and_matches_the_tab
         engine.dispose()
     with Store.open(postgres_url) as store:
         old = store.get_run("old1")
-        assert old is not None and old.created_at == T0
+        assert old is not None
+        assert old.created_at == T0

@@ -72,7 +72,9 @@ def patches(cp: ControlPlane, node: str, run_id: str) -> list[dict[str, Any]]:
 
 def request(bot: Bot, text: str, chat_id: str) -> tuple[str, str]:
     out = bot.runs.request(text, who(bot, chat_id))
-    assert out.ok and out.pending and out.run_id, out.report
+    assert out.ok, out.report
+    assert out.pending, out.report
+    assert out.run_id, out.report
     rec = bot.store.get_run(out.run_id)
     assert rec is not None
     return rec.id, rec.plan_hash
@@ -82,7 +84,8 @@ def test_missing_rbac_is_refused_with_the_permission_named_and_nothing_changes(
     bot: Bot, node: str, kube_api_client: client.ApiClient
 ) -> None:
     out = bot.runs.request(f"cordon {node}", who(bot, "U0MALLORY"))
-    assert not out.ok and out.report is not None
+    assert not out.ok
+    assert out.report is not None
     assert out.report.title == "Not allowed"
     assert out.report.summary == f"mallory may not patch nodes `{node}` (cluster-wide) on cluster staging"
     assert not cordoned(kube_api_client, node)
@@ -140,7 +143,8 @@ def test_approval_rules(bot: Bot, node: str, kube_api_client: client.ApiClient, 
     )
     assert not cordoned(kube_api_client, node)
     stale = bot.runs.approve(run_id, "0" * 64, who(bot, "U0BOB"))
-    assert stale.notice is not None and "older plan" in stale.notice
+    assert stale.notice is not None
+    assert "older plan" in stale.notice
     ok = bot.runs.approve(run_id, h, who(bot, "U0BOB"))
     assert ok.execute
     bot.runs.execute(run_id)
@@ -156,7 +160,8 @@ def test_approval_rules(bot: Bot, node: str, kube_api_client: client.ApiClient, 
 def test_two_distinct_approvers_when_two_are_required(bot: Bot, node: str, kube_api_client: client.ApiClient) -> None:
     run_id, h = awaiting_approval(bot, node, cluster="prod2")
     first = bot.runs.approve(run_id, h, who(bot, "U0BOB"))
-    assert not first.execute and first.notice == "approved (1 of 2)"
+    assert not first.execute
+    assert first.notice == "approved (1 of 2)"
     again = bot.runs.approve(run_id, h, who(bot, "U0BOB"))
     assert again.notice == "you have already decided on this request"
     assert not cordoned(kube_api_client, node)
@@ -201,15 +206,18 @@ def test_a_deny_after_an_approval_is_what_the_approvals_table_keeps(bot: Bot, no
     (decision,) = bot.store.approvals(run_id)
     assert (decision.kube_user, decision.decision, decision.reason) == ("bob", "deny", "changed my mind: wrong node")
     rec = bot.store.get_run(run_id)
-    assert rec is not None and rec.state == "denied"
+    assert rec is not None
+    assert rec.state == "denied"
 
 
 def test_a_requester_without_any_rights_hears_every_permission_needed(bot: Bot, node: str) -> None:
     nobody = bot.runs.request(f"drain {node}", who(bot, "U0NOBODY"))
     partial = bot.runs.request(f"drain {node}", who(bot, "U0MALLORY"))
-    assert nobody.report is not None and partial.report is not None
+    assert nobody.report is not None
+    assert partial.report is not None
     assert nobody.report.title == partial.report.title == "Not allowed"
-    assert nobody.report.summary is not None and nobody.report.summary.startswith("nobody may not get nodes")
+    assert nobody.report.summary is not None
+    assert nobody.report.summary.startswith("nobody may not get nodes")
     for needed in ("patch nodes", "create pods/eviction", "list pods"):
         assert needed in nobody.report.summary, nobody.report.summary
     assert "the cluster refused" not in nobody.report.summary
@@ -221,7 +229,8 @@ def test_an_expired_request_cannot_be_approved(bot: Bot, node: str, kube_api_cli
     later = datetime.now(UTC) + timedelta(minutes=16)
     bot.runs.clock = lambda: later
     late = bot.runs.approve(run_id, h, who(bot, "U0BOB"))
-    assert late.notice is not None and "expired" in late.notice
+    assert late.notice is not None
+    assert "expired" in late.notice
     assert bot.store.get_run(run_id).state == "expired"  # type: ignore[union-attr]
     assert not cordoned(kube_api_client, node)
 
@@ -256,7 +265,8 @@ def test_deny_needs_an_approver_and_records_the_reason(bot: Bot, node: str, kube
     denied = bot.runs.deny(run_id, h, who(bot, "U0CAROL"), "change freeze until Monday")
     assert denied.report is not None
     rec = bot.store.get_run(run_id)
-    assert rec is not None and rec.state == "denied"
+    assert rec is not None
+    assert rec.state == "denied"
     assert rec.outcome == "denied by U0CAROL: change freeze until Monday"
     assert not cordoned(kube_api_client, node)
 
@@ -286,7 +296,8 @@ def test_the_plan_changed_between_approval_and_execution(
     assert decision.execute
     report = bot.runs.execute(run_id)
     rec = bot.store.get_run(run_id)
-    assert rec is not None and rec.state == "replan_required"
+    assert rec is not None
+    assert rec.state == "replan_required"
     assert "nothing was done" in (rec.outcome or "")
     assert any("already cordoned" in line for p in report.parts for line in getattr(p, "lines", []))
 
@@ -298,7 +309,9 @@ def test_runs_and_audit_runbooks_show_who_approved(bot: Bot, node: str) -> None:
     runs = bot.runs.request("runs", who(bot, "U0DAVE"))
     rows = [r for p in runs.report.parts for r in getattr(p, "rows", [])]  # type: ignore[union-attr]
     (row,) = [r for r in rows if r[0] == run_id]
-    assert row[1] == f"cordon {node} --cluster prod" and row[4] == "succeeded" and row[5] == "U0BOB"
+    assert row[1] == f"cordon {node} --cluster prod"
+    assert row[4] == "succeeded"
+    assert row[5] == "U0BOB"
     audit = bot.runs.request(f"audit 50 --run {run_id}", who(bot, "U0DAVE"))
     events = [r for p in audit.report.parts for r in getattr(p, "rows", [])]  # type: ignore[union-attr]
     assert {"requested", "confirmed", "approval_requested", "approved", "succeeded"} <= {e[3] for e in events}
@@ -316,7 +329,8 @@ def test_a_queued_run_of_a_dead_process_is_taken_over_by_recovery_and_runs_once(
     second = build_bot(settings(control_plane.admin_kubeconfig, url))
     try:
         queued = second.store.get_run(run_id)
-        assert queued is not None and queued.state == "queued", "starting a process recovers nothing"
+        assert queued is not None, "starting a process recovers nothing"
+        assert queued.state == "queued", "starting a process recovers nothing"
         assert second.runs.recover() == [run_id]
         assert second.runs.recover() == [], "taken over once"
         rec = wait_for_state(second, run_id, {"succeeded", "failed"})
@@ -324,7 +338,8 @@ def test_a_queued_run_of_a_dead_process_is_taken_over_by_recovery_and_runs_once(
         assert rec.owner_id == second.runs.owner_id
         assert client.CoreV1Api(kube_api_client).read_node(node).spec.unschedulable is True
         kinds = [e.kind for e in second.store.audit_events(run_id=run_id, limit=100)]
-        assert kinds.count("taken_over") == 1 and kinds.count("succeeded") == 1
+        assert kinds.count("taken_over") == 1
+        assert kinds.count("succeeded") == 1
     finally:
         second.runs.shutdown(5)
         second.close()
@@ -343,10 +358,12 @@ def test_a_running_run_whose_owner_went_silent_is_interrupted_with_its_account(
     second = build_bot(settings(control_plane.admin_kubeconfig, url))
     try:
         running = second.store.get_run(run_id)
-        assert running is not None and running.state == "running", "starting a process recovers nothing"
+        assert running is not None, "starting a process recovers nothing"
+        assert running.state == "running", "starting a process recovers nothing"
         assert second.runs.recover() == [run_id]
         rec = second.store.get_run(run_id)
-        assert rec is not None and rec.state == "interrupted"
+        assert rec is not None
+        assert rec.state == "interrupted"
         assert f"({first.runs.owner_id}) stopped (last heartbeat {silent:%H:%M:%S} UTC)" in (rec.outcome or "")
         assert f"Not done: cordon node {node}" in (rec.outcome or "")
         assert "Check the cluster before retrying" in (rec.outcome or "")
@@ -405,6 +422,7 @@ def test_a_restarted_process_still_honours_the_pending_approval(
 def test_the_run_history_and_audit_trail_need_their_configured_permissions(bot: Bot) -> None:
     for command, resource in (("runs", "runs.runbook-bot.io"), ("audit", "auditevents.runbook-bot.io")):
         refused = bot.runs.request(command, who(bot, "U0NOBODY"))
-        assert refused.report is not None and refused.report.title == "Not allowed"
+        assert refused.report is not None
+        assert refused.report.title == "Not allowed"
         assert f"nobody may not list {resource}" in (refused.report.summary or "")
         assert bot.runs.request(command, who(bot, "U0DAVE")).ok

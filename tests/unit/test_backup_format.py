@@ -51,7 +51,9 @@ def test_envelope_round_trips_any_size(size: int) -> None:
 def test_envelope_header_says_how_to_unwrap_and_nothing_secret() -> None:
     blob = seal(b"x" * 10)
     header = read_header(io.BytesIO(blob))
-    assert header.key == WRAPPED and header.content == "etcd-snapshot" and header.chunk_size == 1024
+    assert header.key == WRAPPED
+    assert header.content == "etcd-snapshot"
+    assert header.chunk_size == 1024
     assert KEY not in blob
 
 
@@ -183,7 +185,8 @@ def test_key_file_refuses_another_key_naming_both(tmp_path: Path) -> None:
     assert a.unwrap(wrapped) == dk
     with pytest.raises(WrongKeyError) as err:
         b.unwrap(wrapped)
-    assert a.key_id in str(err.value) and b.key_id in str(err.value)
+    assert a.key_id in str(err.value)
+    assert b.key_id in str(err.value)
 
 
 def test_check_config_reports_bad_backup_settings_with_file_and_line(tmp_path: Path) -> None:
@@ -208,8 +211,11 @@ def test_check_config_reports_bad_backup_settings_with_file_and_line(tmp_path: P
         load_settings(cfg)
     text = str(err.value)
     assert f"{cfg}:5 [backup.targets.s3.s3.part_size_mb]" in text
-    assert f"{cfg}:7 [backup.keys.file.key_file]" in text and "256-bit key" in text and "too short" not in text
-    assert f"{cfg}:12 [backup.clusters.prod.schedule]" in text and "cron" in text
+    assert f"{cfg}:7 [backup.keys.file.key_file]" in text
+    assert "256-bit key" in text
+    assert "too short" not in text
+    assert f"{cfg}:12 [backup.clusters.prod.schedule]" in text
+    assert "cron" in text
 
 
 def test_unknown_target_and_cluster_are_config_errors(tmp_path: Path) -> None:

@@ -53,7 +53,8 @@ def test_user_text_is_escaped_so_it_cannot_ping_or_link() -> None:
     section = report_blocks(r)[1]
     assert isinstance(section, SectionBlock)
     text = section.to_dict()["text"]["text"]
-    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    assert "<!channel>" not in text
+    assert "&lt;!channel&gt;" in text
     assert escape("a<b>&") == "a&lt;b&gt;&amp;"
 
 
@@ -68,5 +69,6 @@ def test_terminal_rendering_shows_tables_and_empties() -> None:
     r.table(["Node", "Status"], [["node-1", "Ready"], ["node-2", "NotReady"]])
     r.table(["Pod"], [], title="Pods", empty="no pods")
     text = render_text(r)
-    assert "NODE" in text and "node-2  NotReady" in text
+    assert "NODE" in text
+    assert "node-2  NotReady" in text
     assert "(no pods)" in text

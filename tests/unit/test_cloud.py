@@ -49,7 +49,8 @@ def test_azure_standalone_vm_has_no_scale_set() -> None:
     ref = parse_provider_id(
         "azure:///subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/k8s-master-0"
     )
-    assert ref.scale_set is None and ref.instance_id == "k8s-master-0"
+    assert ref.scale_set is None
+    assert ref.instance_id == "k8s-master-0"
     assert "not in a scale set" in ref.describe()
 
 
@@ -80,8 +81,10 @@ def test_cloud_settings_validate_what_each_provider_needs(tmp_path: Path) -> Non
     cs = CloudSettings(
         provider="azure", credential="client_secret", tenant_id="t", client_id="c", client_secret_file=secret
     )
-    assert cs.client_secret is not None and cs.client_secret.get_secret_value() == "s3cr3t-value"
-    assert "s3cr3t" not in repr(cs) and "s3cr3t" not in cs.model_dump_json()
+    assert cs.client_secret is not None
+    assert cs.client_secret.get_secret_value() == "s3cr3t-value"
+    assert "s3cr3t" not in repr(cs)
+    assert "s3cr3t" not in cs.model_dump_json()
 
 
 def test_a_cluster_whose_cloud_differs_from_the_node_is_refused_before_any_client_is_built() -> None:

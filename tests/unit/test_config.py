@@ -40,8 +40,10 @@ def test_secret_from_file_is_read_and_never_printed(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"slack:\n  bot_token_file: {token}\n")
     s = load_settings(cfg)
-    assert s.slack.bot_token is not None and s.slack.bot_token.get_secret_value() == "xoxb-1234-secret"
-    assert "xoxb" not in repr(s) and "xoxb" not in str(s.model_dump())
+    assert s.slack.bot_token is not None
+    assert s.slack.bot_token.get_secret_value() == "xoxb-1234-secret"
+    assert "xoxb" not in repr(s)
+    assert "xoxb" not in str(s.model_dump())
 
 
 def test_errors_name_file_line_and_field(tmp_path: Path) -> None:

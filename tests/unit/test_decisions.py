@@ -112,7 +112,8 @@ def test_an_approver_needs_the_set_and_the_rbac(decisions: RunDecisions) -> None
     assert "you are not an approver" in (decisions.approve(run, "h1", DAVE).notice or "")
     assert "carol may not patch nodes `n1`" in (decisions.approve(run, "h1", CAROL).notice or "")
     ok = decisions.approve(run, "h1", BOB)
-    assert ok.execute and state(decisions, run) == RunState.QUEUED
+    assert ok.execute
+    assert state(decisions, run) == RunState.QUEUED
     assert decisions.ledger.get(run).owner_id == "test-owner"
 
 

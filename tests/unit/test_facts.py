@@ -50,7 +50,8 @@ def test_pod_status_reasons() -> None:
         "metadata": {},
         "status": {"phase": "Running", "containerStatuses": [{"ready": True, "state": {"running": {}}}]},
     }
-    assert pod_is_healthy(ok) and pod_status(ok) == "Running"
+    assert pod_is_healthy(ok)
+    assert pod_status(ok) == "Running"
     terminating = {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": {"phase": "Running"}}
     assert pod_status(terminating) == "Terminating"
 

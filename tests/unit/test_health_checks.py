@@ -85,7 +85,9 @@ def by_check(findings: list[Finding]) -> dict[str, list[Finding]]:
 def test_not_ready_node_is_found_with_its_transition_time_and_drain_first() -> None:
     result = evaluate(snapshot(nodes=[node("n1"), node("n2", ready=False)]), HEALTH_CHECKS.configure(), NOW)
     (f,) = by_check(result.findings)["node_not_ready"]
-    assert f.subject == "node/n2" and "NotReady" in f.summary and f.severity == "warning"
+    assert f.subject == "node/n2"
+    assert "NotReady" in f.summary
+    assert f.severity == "warning"
     assert f.since == NOW - timedelta(minutes=20)
     assert [a.runbook for a in f.actions] == ["drain", "replace-node", "pods"]
     assert f.actions[0].command == "drain n2 --cluster prod"
@@ -97,7 +99,8 @@ def test_a_cordoned_not_ready_node_is_maintenance_not_an_outage() -> None:
     )
     assert "node_not_ready" not in found
     (cordoned,) = found["node_cordoned"]
-    assert cordoned.since == NOW - timedelta(hours=30) and cordoned.actions[0].command == "uncordon n2 --cluster prod"
+    assert cordoned.since == NOW - timedelta(hours=30)
+    assert cordoned.actions[0].command == "uncordon n2 --cluster prod"
 
 
 def test_pressure_conditions_are_reported_with_their_start() -> None:
@@ -107,7 +110,9 @@ def test_pressure_conditions_are_reported_with_their_start() -> None:
         ).findings
     )
     (f,) = found["node_pressure"]
-    assert "DiskPressure" in f.summary and "MemoryPressure" in f.summary and f.severity == "info"
+    assert "DiskPressure" in f.summary
+    assert "MemoryPressure" in f.summary
+    assert f.severity == "info"
 
 
 def test_crash_looping_pods_are_one_alert_per_workload() -> None:
@@ -116,7 +121,8 @@ def test_crash_looping_pods_are_one_alert_per_workload() -> None:
     found = by_check(evaluate(snapshot(pods=pods), HEALTH_CHECKS.configure(), NOW).findings)["pod_crash_looping"]
     assert sorted(f.subject for f in found) == ["deployment/app/web", "pod/app/solo"]
     web = next(f for f in found if f.subject == "deployment/app/web")
-    assert "30 pods crash-looping" in web.summary and len(web.details) == 5
+    assert "30 pods crash-looping" in web.summary
+    assert len(web.details) == 5
     assert [a.runbook for a in web.actions] == ["restart-failed", "delete-pod"]
 
 
@@ -186,9 +192,11 @@ def test_workloads_hpas_jobs() -> None:
     assert [f.summary for f in found["replicas_mismatch"]] == ["deployment/api in app: 1/3 replicas ready"]
     assert [f.subject for f in found["daemonset_not_scheduled"]] == ["daemonset/kube-system/agent"]
     (maxed,) = found["hpa_maxed_out"]
-    assert maxed.subject == "hpa/app/api" and maxed.since == NOW - timedelta(minutes=30)
+    assert maxed.subject == "hpa/app/api"
+    assert maxed.since == NOW - timedelta(minutes=30)
     (failed,) = found["job_failed"]
-    assert "BackoffLimitExceeded" in failed.summary and "cronjob backup" in failed.summary
+    assert "BackoffLimitExceeded" in failed.summary
+    assert "cronjob backup" in failed.summary
 
 
 def pdb(name: str, selector: dict | None, allowed: int = 1, expected: int = 2) -> dict:
@@ -218,9 +226,11 @@ def test_pdbs_blocking_and_overlapping() -> None:
     ]
     found = by_check(evaluate(snapshot(pods=pods, pdbs=pdbs), HEALTH_CHECKS.configure(), NOW).findings)
     (blocking,) = found["pdb_blocking"]
-    assert blocking.subject == "pdb/app/frozen" and blocking.since == NOW - timedelta(hours=2)
+    assert blocking.subject == "pdb/app/frozen"
+    assert blocking.since == NOW - timedelta(hours=2)
     (overlap,) = found["pod_multiple_pdbs"]
-    assert overlap.subject == "pdb/app/front+web" and overlap.details == ("web-2",)
+    assert overlap.subject == "pdb/app/front+web"
+    assert overlap.details == ("web-2",)
 
 
 def test_control_plane_quorum_and_even_members() -> None:
@@ -238,7 +248,8 @@ def test_control_plane_quorum_and_even_members() -> None:
     assert quorum["control-plane/control-plane"].summary.startswith("1 of 3 control-plane nodes healthy")
     assert quorum["control-plane/etcd"].severity == "critical"
     (even,) = found["control_plane_even_members"]
-    assert even.subject == "control-plane/etcd" and "4 etcd members" in even.summary
+    assert even.subject == "control-plane/etcd"
+    assert "4 etcd members" in even.summary
 
 
 def test_certificates_warn_then_critical() -> None:
@@ -251,10 +262,8 @@ def test_certificates_warn_then_critical() -> None:
     found = {f.subject: f for f in evaluate(snap, HEALTH_CHECKS.configure(), NOW).findings}
     assert set(found) == {"certificate/serving/kube-apiserver", "certificate/client/admin"}
     assert found["certificate/serving/kube-apiserver"].severity == "warning"
-    assert (
-        found["certificate/client/admin"].severity == "critical"
-        and "expires in 12h" in found["certificate/client/admin"].summary
-    )
+    assert found["certificate/client/admin"].severity == "critical"
+    assert "expires in 12h" in found["certificate/client/admin"].summary
 
 
 def test_backup_age() -> None:
@@ -264,7 +273,8 @@ def test_backup_age() -> None:
     none = BackupStatus(None, "store", timedelta(hours=26))
     assert evaluate(snapshot(), cfg, NOW, fresh).findings == []
     (late,) = evaluate(snapshot(), cfg, NOW, stale).findings
-    assert "1d6h old (allowed 1d2h" in late.summary and late.since == NOW - timedelta(hours=4)
+    assert "1d6h old (allowed 1d2h" in late.summary
+    assert late.since == NOW - timedelta(hours=4)
     (missing,) = evaluate(snapshot(), cfg, NOW, none).findings
     assert "no successful etcd backup" in missing.summary
     assert "etcd_backup_age" not in evaluate(snapshot(), cfg, NOW).evaluated
@@ -274,7 +284,8 @@ def test_checks_needing_an_unreadable_resource_are_skipped_not_cleared() -> None
     snap = snapshot(nodes=[node("n2", ready=False)])
     snap.errors["poddisruptionbudgets"] = "forbidden: the bot may not list it"
     result = evaluate(snap, HEALTH_CHECKS.configure(), NOW)
-    assert "pdb_blocking" not in result.evaluated and "pod_multiple_pdbs" not in result.evaluated
+    assert "pdb_blocking" not in result.evaluated
+    assert "pod_multiple_pdbs" not in result.evaluated
     assert "forbidden" in result.skipped["pdb_blocking"]
     assert "node_not_ready" in result.evaluated
 

@@ -20,7 +20,8 @@ def test_defaults_follow_the_mixin_and_partial_overrides_keep_them() -> None:
     h = HealthSettings.model_validate({"checks": {"node_pressure": {"duration": "5m"}}})
     checks = HEALTH_CHECKS.configure(h.checks)
     assert checks.node_not_ready.duration == timedelta(minutes=15)
-    assert checks.node_pressure.duration == timedelta(minutes=5) and checks.node_pressure.severity == "info"
+    assert checks.node_pressure.duration == timedelta(minutes=5)
+    assert checks.node_pressure.severity == "info"
     assert checks.container_waiting.duration == timedelta(hours=1)
     assert checks.control_plane_quorum.severity == "critical"
     assert checks.certificate_expiry.warn_before == timedelta(days=7)
@@ -95,4 +96,5 @@ def test_invalid_health_settings_are_located(tmp_path: Path, yaml_text: str, whe
     assert problems, err.value.problems
     assert problems[0].location == where
     if where:
-        assert problems[0].line is not None and problems[0].line >= 3
+        assert problems[0].line is not None
+        assert problems[0].line >= 3

@@ -69,8 +69,10 @@ def test_a_firing_alert_says_what_where_since_why_and_which_runbook() -> None:
     blocks = dicts(alert_report(alert(3), NOW, lambda name: name == "drain"))
     text = texts(blocks)
     assert "[warning] Node NotReady: node/n3 on prod" in text
-    assert "cluster prod" in text and "2025-03-03 08:20 UTC (40m ago)" in text
-    assert "Why it matters" in text and "`drain n3 --cluster prod`" in text
+    assert "cluster prod" in text
+    assert "2025-03-03 08:20 UTC (40m ago)" in text
+    assert "Why it matters" in text
+    assert "`drain n3 --cluster prod`" in text
     buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
     assert [e["action_id"] for e in buttons] == [
         "rb_alert_run_0",
@@ -79,7 +81,8 @@ def test_a_firing_alert_says_what_where_since_why_and_which_runbook() -> None:
         "rb_alert_silence_4h",
         "rb_alert_silence_24h",
     ], "replace-node is not offered when that runbook does not exist"
-    assert buttons[0]["value"] == "a0003:0" and buttons[0]["style"] == "danger"
+    assert buttons[0]["value"] == "a0003:0"
+    assert buttons[0]["style"] == "danger"
 
 
 def test_a_resolved_alert_has_no_buttons() -> None:
@@ -125,7 +128,8 @@ def test_a_digest_with_hundreds_of_alerts_and_runs_stays_within_block_kit_limits
     assert all(len(b["text"]["text"]) <= MAX_TEXT for b in blocks if b["type"] == "section" and b.get("text"))
     text = texts(blocks)
     assert "300 alerts firing (43 critical)" in text
-    assert "… and 285 more firing alerts" in text and "… and 25 more clusters" in text
+    assert "… and 285 more firing alerts" in text
+    assert "… and 25 more clusters" in text
     assert "… and 105 more runs" in text
     assert "[warning]" not in text.split("Firing alerts")[1].split("… and")[0], "critical alerts first"
     assert "c0: last successful backup 1d6h ago — OVERDUE" in text

@@ -34,7 +34,8 @@ def test_email_mapping_only_for_allowed_domains() -> None:
 def test_unmapped_user_is_refused_with_a_hint() -> None:
     with pytest.raises(DeniedError) as err:
         IdentityMapper(settings(), lambda uid: ChatProfile(uid, uid)).requester("U404")
-    assert err.value.hint is not None and "identity.users" in err.value.hint
+    assert err.value.hint is not None
+    assert "identity.users" in err.value.hint
 
 
 def test_bots_and_deactivated_users_are_refused() -> None:

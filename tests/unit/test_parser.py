@@ -65,14 +65,16 @@ def test_missing_required_argument_names_it_with_usage() -> None:
     with pytest.raises(ParseError) as err:
         bind(tokenize("drain"), DRAIN)
     assert "<node>" in err.value.message
-    assert err.value.hint is not None and "drain <node>" in err.value.hint
+    assert err.value.hint is not None
+    assert "drain <node>" in err.value.hint
 
 
 def test_unknown_option_lists_the_known_ones() -> None:
     with pytest.raises(ParseError) as err:
         bind(tokenize("drain node-1 --frobnicate"), DRAIN)
     assert "--frobnicate" in err.value.message
-    assert err.value.hint is not None and "--force" in err.value.hint
+    assert err.value.hint is not None
+    assert "--force" in err.value.hint
 
 
 def test_extra_positional_is_refused() -> None:
@@ -142,4 +144,5 @@ def test_empty_command_is_help() -> None:
 def test_bad_duration_is_explained() -> None:
     with pytest.raises(ParseError) as err:
         bind(tokenize("drain node-1 --timeout soon"), DRAIN)
-    assert err.value.hint is not None and "10m" in err.value.hint
+    assert err.value.hint is not None
+    assert "10m" in err.value.hint

@@ -13,7 +13,9 @@ from bot.store import ACTIVE, AWAITING, FINAL, TRANSITIONS, RunRecord, RunState,
 def test_every_state_has_a_row_words_and_exactly_one_kind() -> None:
     assert set(TRANSITIONS) == set(RunState) == set(STATE_WORDS)
     assert AWAITING | ACTIVE | FINAL | {RunState.PLANNED} == set(RunState)
-    assert not (AWAITING & ACTIVE) and not (ACTIVE & FINAL) and not (AWAITING & FINAL)
+    assert not (AWAITING & ACTIVE)
+    assert not (ACTIVE & FINAL)
+    assert not (AWAITING & FINAL)
     assert all(TRANSITIONS[s] == frozenset() for s in FINAL), "final states are final"
 
 
@@ -36,4 +38,5 @@ def test_the_store_moves_a_run_only_along_the_table(source: RunState, target: Ru
             with pytest.raises(ValueError, match=f"cannot go from {source} to {target}"):
                 store.transition("r1", [source], target)
             rec = store.get_run("r1")
-            assert rec is not None and rec.state == source
+            assert rec is not None
+            assert rec.state == source

@@ -22,7 +22,8 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 def test_builtin_runbooks_load() -> None:
     catalog = load_catalog([builtin_runbook_dir()], default_registry())
     assert {"help", "whoami", "status", "nodes", "pods"} <= set(catalog.names())
-    assert catalog.get("pods") is not None and catalog.get("pods").usage == "pods <node>"  # type: ignore[union-attr]
+    assert catalog.get("pods") is not None
+    assert catalog.get("pods").usage == "pods <node>"
 
 
 def test_unknown_step_names_file_line_and_field(tmp_path: Path) -> None:
