@@ -79,7 +79,8 @@ def bot_drain(cp: ControlPlane, node: str, tmp: str) -> float:
     took = time.monotonic() - started
     final = bot.store.get_run(rec.id)
     bot.close()
-    assert final is not None and final.state == "succeeded", final.outcome if final else None
+    if final is None or final.state != "succeeded":
+        raise RuntimeError(f"the bot's drain did not succeed: {final.outcome if final else 'no run'}")
     return took
 
 

@@ -42,7 +42,9 @@ class AzureKeyVaultProvider:
             if cfg.authority:
                 auth.update(authority=cfg.authority, disable_instance_discovery=True)
             if cfg.credential == "client_secret":
-                assert cfg.tenant_id and cfg.client_id and cfg.client_secret_file
+                assert cfg.tenant_id
+                assert cfg.client_id
+                assert cfg.client_secret_file
                 try:
                     secret = cfg.client_secret_file.read_text(encoding="utf-8").strip()
                 except OSError as exc:

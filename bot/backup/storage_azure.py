@@ -60,7 +60,9 @@ class AzureBlobBackupTarget:
         cfg = self._cfg
         auth: dict[str, Any] = {"authority": cfg.authority} if cfg.authority else {}
         if cfg.credential == "client_secret":
-            assert cfg.tenant_id and cfg.client_id and cfg.client_secret_file
+            assert cfg.tenant_id
+            assert cfg.client_id
+            assert cfg.client_secret_file
             secret = cfg.client_secret_file.read_text(encoding="utf-8").strip()
             return ClientSecretCredential(cfg.tenant_id, cfg.client_id, secret, **auth)
         return DefaultAzureCredential(**auth)

@@ -153,7 +153,9 @@ class ScaleSets:
             if s.authority:
                 auth.update(authority=s.authority, disable_instance_discovery=True)
             if s.credential == "client_secret":
-                assert s.tenant_id and s.client_id and s.client_secret is not None
+                assert s.tenant_id
+                assert s.client_id
+                assert s.client_secret is not None
                 self._credential = ClientSecretCredential(
                     s.tenant_id, s.client_id, s.client_secret.get_secret_value(), **auth
                 )

@@ -129,7 +129,8 @@ class TerminateInstance(Step[NodeParams]):
                 fingerprint={"node_uid": t.uid, "nodeclaim_uid": t.nodeclaim["metadata"]["uid"]},
                 mutates=True,
             )
-        assert t.ref is not None and t.group is not None
+        assert t.ref is not None
+        assert t.group is not None
         g = t.group
         action = (
             "terminate it keeping the desired capacity"
@@ -181,7 +182,8 @@ class TerminateInstance(Step[NodeParams]):
             return Report(
                 title=f"NodeClaim {meta['name']} deleted: Karpenter replaces node {params.node}", tone=Tone.OK
             )
-        assert t.ref is not None and t.group is not None
+        assert t.ref is not None
+        assert t.group is not None
         ids = t.group.ids()
         before = [n["metadata"]["uid"] for n in nodes if node_in_group(t.ref, None, n, ids)]
         record = ReplacementRecord(
