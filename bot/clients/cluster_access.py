@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import urllib3.exceptions
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from bot.clients.retry import exception_chain
 from bot.config.settings import ClusterSettings
 from bot.errors import ClusterUnavailableError, ClusterUnreachableError
 
@@ -105,20 +105,6 @@ def _kubeconfig_problem(cluster: str, cs: ClusterSettings, shown: str, exc: Exce
     )
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what it wraps (urllib3's ``reason``, causes, contexts), without loops."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        cur = todo.pop()
-        if cur is None or id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        yield cur
-        reason = getattr(cur, "reason", None)
-        todo += [reason if isinstance(reason, BaseException) else None, cur.__cause__, cur.__context__]
-
-
 def _address(chain: list[BaseException]) -> str:
     """``host:port`` of the API server, from the connection pool or connection urllib3 names."""
     for e in chain:
@@ -165,7 +151,7 @@ _CAUSES: tuple[tuple[tuple[type[BaseException], ...], str, str], ...] = (
 
 def unreachable(cluster: str, exc: BaseException) -> ClusterUnreachableError:
     """The error for an API server that cannot be reached: where, why, and what to check."""
-    chain = list(_chain(exc))
+    chain = list(exception_chain(exc))
     address = _address(chain)
     where = f" at {address}" if address else ""
     for types, what, check in _CAUSES:

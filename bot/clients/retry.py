@@ -58,7 +58,7 @@ class Fault(enum.StrEnum):
     TEMPORARY = "temporary"
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """``exc`` and what it wraps (urllib3's ``reason``, ``__cause__``, ``__context__``), without loops."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
@@ -81,7 +81,7 @@ def classify(exc: BaseException) -> Fault | None:
             return Fault.SERVER
         if exc.status not in (0, None):
             return None
-    chain = list(_chain(exc))
+    chain = list(exception_chain(exc))
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
         return None  # the server is not who it says: retrying will not change that
     connect = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
@@ -138,7 +138,7 @@ def describe(exc: BaseException) -> str:
         return f"HTTP {exc.status}"
     if isinstance(exc, TemporaryError):
         return str(exc)
-    chain = list(_chain(exc))
+    chain = list(exception_chain(exc))
     for e in reversed(chain):  # the innermost OS-level cause says most
         if isinstance(e, ConnectionError | TimeoutError | ssl.SSLError):
             return type(e).__name__
