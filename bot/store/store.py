@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, insert, or_, select, update
@@ -80,9 +79,7 @@ class Store(HealthRecords, StepRecords):
         """Use the store as a context manager; it is closed on exit."""
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         """Close the store."""
         self.close()
 

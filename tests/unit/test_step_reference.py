@@ -138,3 +138,13 @@ def test_the_manual_shows_todays_steps_output() -> None:
     shown = (Path(__file__).resolve().parents[2] / "docs" / "runbooks" / "steps.txt").read_text(encoding="utf-8")
     expected = render_text(step_reference(default_registry()))
     assert shown == expected, "regenerate it: runbook-bot steps > docs/runbooks/steps.txt"
+
+
+def test_the_readme_excerpt_is_todays_steps_output() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ runbook-bot steps\n", 1)[1].split("  ...\n", 1)[0]
+    excerpt = "\n".join(line.removeprefix("  ") for line in block.splitlines()) + "\n"
+    assert excerpt.startswith("kubernetes.cordon — cordon a node\n")
+    assert excerpt in render_text(step_reference(default_registry())), (
+        "update the README's excerpt of runbook-bot steps"
+    )
