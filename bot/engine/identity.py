@@ -50,20 +50,24 @@ class IdentityMapper:
         self._clock = clock
         self._cache: dict[str, tuple[float, ChatProfile]] = {}
         self._lock = threading.Lock()
+        self._lookups: dict[str, threading.Lock] = {}  # one users.info at a time per user
 
     def profile(self, user_id: str) -> ChatProfile:
         """The user's chat profile (cached ``cache_seconds``), or a bare one without a lookup."""
         if self._lookup is None:
             return ChatProfile(user_id=user_id, display_name=user_id)
-        now = self._clock()
         with self._lock:
-            hit = self._cache.get(user_id)
-            if hit and now - hit[0] < self._settings.cache_seconds:
-                return hit[1]
-        prof = self._lookup(user_id)
-        with self._lock:
-            self._cache[user_id] = (now, prof)
-        return prof
+            single_flight = self._lookups.setdefault(user_id, threading.Lock())
+        with single_flight:  # a second request for the same person waits for the first's lookup
+            now = self._clock()
+            with self._lock:
+                hit = self._cache.get(user_id)
+                if hit and now - hit[0] < self._settings.cache_seconds:
+                    return hit[1]
+            prof = self._lookup(user_id)
+            with self._lock:
+                self._cache[user_id] = (now, prof)
+            return prof
 
     def requester(self, user_id: str) -> Requester:
         """The Requester for ``user_id``; DeniedError when the user maps to no Kubernetes identity."""

@@ -97,7 +97,7 @@ def test_an_approver_approves_from_home_and_the_view_follows_the_run(
     click_home(flow_server, view, "rb_approve", "U0BOB", run_id)
     done = latest_update(fake_slack, "Done:")
     assert done.args["ts"] == message_ts, "the run message is updated in place, as for a click on it"
-    assert "1 of 1: U0BOB" in all_text(done.args["blocks"])
+    assert "1 of 1: Bob Builder" in all_text(done.args["blocks"]), "approvers are named by their Slack display name"
     assert node_cordoned(e2e_admin, "node-1")
     (decision,) = flow_server.bot.store.approvals(run_id)
     assert (decision.approver_chat_id, decision.kube_user, decision.decision) == ("U0BOB", "bob", "approve")
@@ -216,10 +216,10 @@ def test_home_shows_alerts_to_those_who_may_act_on_them_and_acks_from_there(
     fake_slack.wait_home(
         "U0DAVE", lambda v: text_has("acknowledged")(v) and "rb_alert_ack" not in buttons_for(v, firing)
     )
-    latest_update(fake_slack, "acked by U0DAVE (dave)")
+    latest_update(fake_slack, "acked by Dave Ops (dave)")
     alert = flow_server.bot.store.get_alert(firing)
     assert alert is not None
-    assert alert.acked_by == "U0DAVE (dave)"
+    assert alert.acked_by == "Dave Ops (dave)"
     events = flow_server.bot.store.audit_events(limit=50)
     assert any(e.kind == "alert_acked" and e.actor == "U0DAVE" and e.detail["alert"] == firing for e in events)
 

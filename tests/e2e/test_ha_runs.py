@@ -243,7 +243,7 @@ def test_kill_9_of_the_executing_replica_mid_drain_is_marked_interrupted_by_the_
     words = text_of(final)
     assert "Interrupted:" in words, words
     assert f"evicted 1 of 3 pods from node {node}: {loose_pod}" in words, words
-    assert f"2 pods still on node {node}: {', '.join(held_pods)}" in words, words
+    assert f"2 pod(s) still on node {node}: {', '.join(held_pods)}" in words, words
     assert actions_of(final) == [], "no Abort button on an interrupted run"
 
     wait_pdb_allows(ha.api, ns, "held-pdb", 2)
@@ -285,8 +285,8 @@ def test_sigterm_mid_drain_stops_evicting_records_interrupted_and_exits_0_within
     assert rec.state == "interrupted", rec.outcome
     outcome = rec.outcome or ""
     assert outcome.startswith("interrupted: the bot was shutting down"), outcome
-    assert f"evicted 1 of 3 pods from node {node}: {loose_pod}" in outcome, outcome
-    assert f"2 pods still on node {node}: {', '.join(held_pods)}" in outcome, outcome
+    assert f"evicted 1 of 3 pods from node {node}: {loose_pod}." in outcome, outcome
+    assert f"2 pod(s) still on node {node}: {', '.join(held_pods)}." in outcome, outcome
     assert rec.finished_at is not None
     assert rec.finished_at.timestamp() - termed <= GRACE
     (event,) = [e for e in ha.store.audit_events(run_id=run.id, limit=100) if e.kind == "interrupted"]
@@ -296,7 +296,7 @@ def test_sigterm_mid_drain_stops_evicting_records_interrupted_and_exits_0_within
     words = text_of(final)
     assert "Interrupted:" in words, words
     assert "the bot was shutting down" in words, words
-    assert f"2 pods still on node {node}" in words, words
+    assert f"2 pod(s) still on node {node}" in words, words
     assert actions_of(final) == [], "no Abort button on an interrupted run"
 
     wait_pdb_allows(ha.api, ns, "held-pdb", 2)
@@ -355,7 +355,7 @@ def test_kill_9_of_a_replace_node_releases_its_group_only_when_marked_interrupte
             final = final_update(ha.slack, run.ts, "interrupted")
             words = text_of(final)
             assert "Interrupted:" in words, words
-            assert f"Not done: 2 pods still on node {victim}: {', '.join(held_pods)}" in words, words
+            assert f"Not done: 2 pod(s) still on node {victim}: {', '.join(held_pods)}" in words, words
             assert "terminate it keeping the desired capacity" in words.split("Not done:")[1], words
             assert actions_of(final) == []
             assert aws.state(victim_instance) == "running", "nothing terminated"

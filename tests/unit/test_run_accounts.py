@@ -20,14 +20,16 @@ def test_clipped_names_at_most_the_limit_then_says_how_many_more() -> None:
 
 def test_a_drain_account_says_how_many_were_evicted_and_names_what_is_left() -> None:
     left = [f"ns/web-{i}" for i in range(23)]
-    done, not_done = drain_account("node-1", 27, 50, left, fresh=True)
-    assert done == ["evicted 27 of 50 pods from node node-1"]
+    evicted = [f"ns/api-{i}" for i in range(27)]
+    done, not_done = drain_account("node-1", evicted, 50, left, fresh=True)
+    assert done == ["evicted 27 of 50 pods from node node-1: " + clipped(evicted)]
+    assert done[0].endswith("ns/api-19, … and 7 more")
     (line,) = not_done
     assert line.startswith("23 pod(s) still on node node-1: ns/web-0, ns/web-1")
     assert line.endswith("… and 3 more")
-    _, stale = drain_account("node-1", 27, 50, left[:2], fresh=False)
+    _, stale = drain_account("node-1", evicted, 50, left[:2], fresh=False)
     assert "(as last seen: the API server did not answer)" in stale[0]
-    assert drain_account("node-1", 50, 50, [], fresh=True) == (["evicted 50 of 50 pods from node node-1"], [])
+    assert drain_account("node-1", [], 0, [], fresh=True) == (["evicted 0 of 0 pods from node node-1"], [])
 
 
 def _run(store: Store) -> RunRecord:

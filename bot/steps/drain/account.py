@@ -49,10 +49,13 @@ def still_on_node(
 
 
 def drain_account(
-    node: str, evicted: int, total: int, remaining: Sequence[str], fresh: bool
+    node: str, evicted: Sequence[str], total: int, remaining: Sequence[str], fresh: bool
 ) -> tuple[list[str], list[str]]:
-    """What the drain did and what it left, one line each (the step's ``StepAccount``: done, not done)."""
-    done = [f"evicted {evicted} of {total} pods from node {node}"]
+    """What the drain did and what it left, one line each (the step's ``StepAccount``: done, not done).
+
+    ``evicted``: the pods whose eviction the API server accepted (``ns/name``), named after the count.
+    """
+    done = [f"evicted {len(evicted)} of {total} pods from node {node}" + (f": {clipped(evicted)}" if evicted else "")]
     if not remaining:
         return done, []
     how = "" if fresh else " (as last seen: the API server did not answer)"

@@ -247,7 +247,7 @@ class EvictPods(Step[EvictParams]):
         remaining, fresh = still_on_node(
             ctx, params.node, verdicts.evict, tracker.gone if tracker else lambda _u: False
         )
-        ctx.account(*drain_account(params.node, progress.evicted, progress.total, remaining, fresh))
+        ctx.account(*drain_account(params.node, progress.evicted_pods(), progress.total, remaining, fresh))
         if aborted:
             raise AbortedError(
                 f"aborted after {took:.0f}s: evicted {progress.evicted}/{progress.total} pods; "

@@ -6,9 +6,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from bot.steps.drain.account import drain_account
 from bot.steps.drain.filters import Obj
-
-LISTED = 30
 
 
 @dataclass
@@ -39,14 +38,16 @@ class DrainProgress:
             self.evicted += 1
             self.gone.append(key)
 
+    def evicted_pods(self) -> list[str]:
+        """The pods whose eviction the API server accepted, in order (``ns/name``)."""
+        with self.lock:
+            return list(self.gone)
+
     def account(self, node: str, pods: list[str]) -> tuple[list[str], list[str]]:
         """(done, not done) lines for the run's account: pods evicted, and pods still on the node."""
-        with self.lock:
-            gone = list(self.gone)
+        gone = self.evicted_pods()
         left = [k for k in pods if k not in set(gone)]
-        done = [f"evicted {len(gone)} of {len(pods)} pods from node {node}" + (f": {listed(gone)}" if gone else "")]
-        not_done = [f"{len(left)} pods still on node {node}: {listed(left)}"] if left else []
-        return done, not_done
+        return drain_account(node, gone, len(pods), left, fresh=True)
 
     def line(self) -> str:
         with self.lock:
@@ -61,7 +62,3 @@ class DrainProgress:
             if self.failed:
                 text += f" · {len(self.failed)} failed"
             return text
-
-
-def listed(keys: list[str]) -> str:
-    return ", ".join(keys[:LISTED]) + (f" … and {len(keys) - LISTED} more" if len(keys) > LISTED else "")
