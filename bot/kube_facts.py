@@ -41,7 +41,10 @@ class NodeState:
 
     @property
     def status(self) -> str:
-        """``Ready``, ``NotReady``, ``Ready,SchedulingDisabled``… as kubectl prints it."""
+        """``Ready``, ``NotReady``, ``Ready,SchedulingDisabled``… as kubectl prints it — except that a Ready
+        condition the node controller set to ``Unknown`` (the kubelet stopped reporting) says ``Unknown``,
+        where kubectl says ``NotReady``: on call, "the node went silent" and "the kubelet says not ready"
+        lead to different runbooks."""
         text = "Ready" if self.ready else ("NotReady" if self.ready_reason != "Unknown" else "Unknown")
         return text + (",SchedulingDisabled" if self.cordoned else "")
 

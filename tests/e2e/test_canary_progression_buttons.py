@@ -61,7 +61,7 @@ def test_progression_pause_resume_and_abort_through_slack_clicks(
 
     click(flow_server, first, "rb_pause", "U0ALICE")
     held = latest_update(fake_slack, "paused: 80/20 due at", channel=STAGING)
-    assert "Paused by U0ALICE" in all_text(held.args["blocks"])
+    assert "Paused by Alice Doe" in all_text(held.args["blocks"]), "named by their Slack display name"
     assert buttons(held) == ["rb_resume", "rb_abort"]
     clock.advance(timedelta(minutes=6))
     overdue = latest_update(fake_slack, "paused: 80/20 was due at", channel=STAGING)

@@ -3,6 +3,7 @@ redacted; `/k8s triage` shows runbook buttons, and a click plans that runbook as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,7 +91,8 @@ def test_triage_buttons_plan_the_runbook_as_the_clicker(
     command(flow_server, fake_slack, "triage node-2", "U0ALICE", channel=STAGING)
     (report,) = fake_slack.wait_match("chat.postMessage", lambda c: c.args["channel"] == STAGING)
     Block.parse_all(report.args["blocks"])
-    assert "Triage of node node-2: NotReady" in all_text(report.args["blocks"])
+    # NotReady as the fixture set it, or Unknown once the node controller saw no kubelet heartbeat for 40 s
+    assert re.search(r"Triage of node node-2: (NotReady|Unknown)\n", all_text(report.args["blocks"]))
     buttons = {e["text"]["text"]: e for b in report.args["blocks"] if b["type"] == "actions" for e in b["elements"]}
     assert {"Cordon", "Drain", "Replace node"} <= set(buttons)
     assert buttons["Cordon"]["value"] == "cordon node-2 --cluster staging"
