@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from bot.config.loader import load_settings
 from bot.engine.runbook_loading import load_catalog
 from bot.engine.runbooks import builtin_runbook_dir
 from bot.metrics import REGISTRY
@@ -111,3 +113,18 @@ def test_the_suggested_alert_rules_use_only_what_metrics_exports() -> None:
         for name in re.findall(r"\brunbook_bot_[a-z_]+", rule["expr"]):
             base = re.sub(r"_(bucket|count|sum|total)$", "", name)
             assert base in exported, f"{rule['alert']}: the bot exports no {name}"
+
+
+def test_the_readmes_configuration_example_is_a_valid_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's "Configure" YAML goes through the bot's own loader (unknown keys are refused there)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    example = readme.split("## Configure", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    for name in [k for k in os.environ if k.startswith("RUNBOOK_BOT_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / "bot.yaml").write_text(example, encoding="utf-8")
+    settings = load_settings(tmp_path / "bot.yaml")
+    assert settings.slack.listen_port == 3000
+    assert settings.clusters["prod"].environment == "production"
+    assert settings.identity.users["U0ALICE"].user == "alice"
