@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from bot.config.schedule import TimeZoneName, check_cron
 
 NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -221,27 +222,13 @@ class ScheduleSettings(_Strict):
     """When the leader backs a cluster up: a five-field cron in a time zone."""
 
     cron: str = Field(description="minute hour day month day-of-week, e.g. '0 */6 * * *'")
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     target: str | None = Field(None, description="default: the cluster's target")
     misfire_grace_seconds: int = Field(3600, ge=1)
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Madrid)") from None
-        return value
-
     @model_validator(mode="after")
     def _cron(self) -> ScheduleSettings:
-        from apscheduler.triggers.cron import CronTrigger
-
-        try:
-            CronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
-        except ValueError as exc:
-            raise ValueError(f"cron {self.cron!r} is invalid: {exc}") from None
+        check_cron(self.cron, self.timezone)
         return self
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
+from bot.config.schedule import TimeZoneName, check_cron
 from bot.durations import coerce_duration, format_duration
 from bot.selectors import cluster_matches, unknown_cluster_names
 
@@ -71,27 +71,13 @@ class DigestSettings(_Strict):
     name: str | None = Field(None, description="unique name (default: the channel)")
     channel: str = Field(min_length=1)
     cron: str = Field("0 9 * * mon-fri", description="minute hour day month day-of-week")
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     clusters: list[str] = Field(default_factory=lambda: ["*"])
     misfire_grace_seconds: int = Field(3600, ge=1, description="a late leader still posts a digest this late")
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Madrid)") from None
-        return value
-
     @model_validator(mode="after")
     def _valid_cron(self) -> DigestSettings:
-        from apscheduler.triggers.cron import CronTrigger
-
-        try:
-            CronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
-        except ValueError as exc:
-            raise ValueError(f"cron {self.cron!r} is invalid: {exc}") from None
+        check_cron(self.cron, self.timezone)
         if self.name is None:
             self.name = self.channel
         return self
