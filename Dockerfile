@@ -11,8 +11,12 @@ COPY runbooks ./runbooks
 RUN pip install --no-cache-dir --no-warn-script-location --prefix=/install "./[postgres]"
 
 FROM python:3.11-slim
+# MALLOC_ARENA_MAX: glibc gives every thread that allocates its own arena, which keeps freed
+# memory; with the bot's worker, gRPC and upload threads two arenas hold RSS ~10-15 MiB lower
+# during an etcd-backup at no measured cost in speed (docs/benchmarks.md).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2 \
     RUNBOOK_BOT_CONFIG=/etc/runbook-bot/config.yaml
 RUN groupadd --gid 10001 runbook-bot \
  && useradd --no-log-init --uid 10001 --gid 10001 --home-dir /var/lib/runbook-bot \

@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -133,6 +134,7 @@ class EnvelopeWriter:
         self._filled = 0
         self._index = 0
         self._hash = hashlib.sha256()
+        self.crc32 = 0  # CRC-32 of the ciphertext: S3 checks the stored object against it (full-object checksum)
         self.plaintext_bytes = 0
         self.ciphertext_bytes = 0
         self.closed = False
@@ -143,6 +145,7 @@ class EnvelopeWriter:
     def _emit(self, data: bytes) -> None:
         self._out.write(data)
         self._hash.update(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
         self.ciphertext_bytes += len(data)
 
     def _seal(self, chunk: bytes | memoryview, last: bool) -> None:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import grpc
+import grpc.experimental
 
 from bot.config.backup import EtcdAccess
 from bot.errors import AbortedError, PermanentError, TemporaryError
@@ -128,7 +129,12 @@ class EtcdMember:
     def _open(self, endpoint: str) -> grpc.Channel:
         url = urlsplit(endpoint)
         target = url.netloc
-        options: list[tuple[str, Any]] = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            # the snapshot stream is read on the calling thread, without gRPC's polling thread:
+            # ~10% faster for its 32 KiB messages (docs/benchmarks.md)
+            (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1),
+        ]
         if url.scheme == "http":
             return grpc.insecure_channel(target, options=options)
         if self._tls is None:

@@ -160,7 +160,9 @@ def _publish(
             skipped=skipped or [],
         )
         up_began = time.monotonic()
-        manifest.storage_check = target.upload(staged.path, obj, manifest.metadata(), report.uploaded, abort)
+        manifest.storage_check = target.upload(
+            staged.path, obj, manifest.metadata(), report.uploaded, abort, crc32=staged.ciphertext_crc32
+        )
         target.put_manifest(manifest_object(setup.cluster, ident), manifest.model_dump_json(indent=2).encode())
         uploaded = time.monotonic() - up_began
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from bot.errors import AbortedError, PermanentError
 
 TRAILER = 32  # sha256.Size
 PAGE = 512
+BATCH = 1024 * 1024  # the reader thread hands over ~1 MiB at a time (etcd sends 32 KiB messages)
+READ_AHEAD = 4  # batches waiting for the encrypting side, at most
+Handoff = queue.Queue[bytes | BaseException | None]  # a batch, the reader's error, or None: the end
 
 
 class CorruptSnapshotError(PermanentError):
@@ -75,6 +79,7 @@ class StagedBackup:
     plaintext_sha256: str
     ciphertext_size: int
     ciphertext_sha256: str
+    ciphertext_crc32: int  # what S3 compares the stored object with (full-object CRC-32)
     key: WrappedKey
 
 
@@ -98,12 +103,12 @@ class EncryptingSink:
         self._writer.write(block)
         return len(block)
 
-    def finish(self) -> tuple[int, str, int, str]:
-        """Seal the last chunk: (plaintext size, plaintext sha256, ciphertext size, ciphertext sha256)."""
+    def finish(self) -> tuple[int, str, int, str, int]:
+        """Seal the last chunk: (plaintext size, plaintext sha256, ciphertext size, ciphertext sha256, CRC-32)."""
         self._writer.close()
         w = self._writer
         plain = self._check.full_sha256() if self._check is not None else self._plain.hexdigest()  # type: ignore[union-attr]
-        return w.plaintext_bytes, plain, w.ciphertext_bytes, w.sha256
+        return w.plaintext_bytes, plain, w.ciphertext_bytes, w.sha256, w.crc32
 
 
 def stage(
@@ -127,7 +132,7 @@ def stage(
             check = TrailerCheck() if snapshot_trailer else None
             sink = EncryptingSink(out, data_key, key, content, check)
             produce(sink)
-            plain_size, plain_sha, cipher_size, cipher_sha = sink.finish()
+            plain_size, plain_sha, cipher_size, cipher_sha, cipher_crc = sink.finish()
             out.flush()
             os.fsync(out.fileno())
         if check is not None:
@@ -137,7 +142,7 @@ def stage(
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    return StagedBackup(final, content, plain_size, plain_sha, cipher_size, cipher_sha, key)
+    return StagedBackup(final, content, plain_size, plain_sha, cipher_size, cipher_sha, cipher_crc, key)
 
 
 def feed(
@@ -146,14 +151,68 @@ def feed(
     abort: threading.Event,
     progress: Callable[[int], None],
 ) -> None:
-    """Copy ``chunks`` into ``sink``, reporting the byte count and stopping on ``abort``."""
+    """Copy ``chunks`` into ``sink``, reporting the byte count and stopping on ``abort``.
+
+    A reader thread pulls ``chunks`` (the gRPC stream) and hands them over in ~1 MiB batches, at
+    most ``READ_AHEAD`` waiting: receiving overlaps hashing, encrypting and writing, and memory
+    stays bounded. An error on either side stops both.
+    """
+    handoff: Handoff = queue.Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+    reader = threading.Thread(target=_read_ahead, args=(chunks, handoff, stop), name="backup-read-ahead", daemon=True)
+    reader.start()
     total = 0
-    for chunk in chunks:
-        if abort.is_set():
-            raise AbortedError("aborted while streaming the snapshot; nothing was stored")
-        sink.write(chunk)
-        total += len(chunk)
-        progress(total)
+    try:
+        while (batch := handoff.get()) is not None:
+            if isinstance(batch, BaseException):
+                raise batch
+            if abort.is_set():
+                raise AbortedError("aborted while streaming the snapshot; nothing was stored")
+            sink.write(batch)
+            total += len(batch)
+            progress(total)
+    finally:
+        stop.set()
+        # at the end the reader is done; after an error it notices ``stop`` at its next chunk, or
+        # its stream fails when the caller closes the connection
+        reader.join(timeout=1.0)
+
+
+def _read_ahead(chunks: Iterable[bytes], handoff: Handoff, stop: threading.Event) -> None:
+    """The reader thread of ``feed``: batches ``chunks`` into ``handoff``; None at the end, or the error."""
+    pending: list[bytes] = []
+    size = 0
+    stream = iter(chunks)
+    try:
+        for chunk in stream:
+            if stop.is_set():
+                return
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= BATCH:
+                if not _hand_over(handoff, b"".join(pending), stop):
+                    return
+                pending, size = [], 0
+        if pending and not _hand_over(handoff, b"".join(pending), stop):
+            return
+        _hand_over(handoff, None, stop)
+    except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+        _hand_over(handoff, exc, stop)
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # a generator's cleanup: the snapshot call is cancelled
+
+
+def _hand_over(handoff: Handoff, item: bytes | BaseException | None, stop: threading.Event) -> bool:
+    """Put ``item``, waiting while the consumer is busy; False once it stopped."""
+    while not stop.is_set():
+        try:
+            handoff.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def _fsync_dir(folder: Path) -> None:

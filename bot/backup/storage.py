@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -26,6 +27,15 @@ UploadProgress = Callable[[int, int, int], None]
 COPY_BLOCK = 4 * 1024 * 1024
 
 
+def check_staged_crc(local: Path, read: int, staged: int) -> None:
+    """PermanentError unless the bytes read for the upload have the CRC-32 computed while staging them."""
+    if read != staged:
+        raise PermanentError(
+            f"the staged file {local.name} changed on disk after it was written (CRC-32 {read:08x}, "
+            f"not {staged:08x}); nothing was stored"
+        )
+
+
 class BackupTarget(Protocol):
     """What the pipeline needs from a storage target."""
 
@@ -36,10 +46,18 @@ class BackupTarget(Protocol):
         ...
 
     def upload(
-        self, local: Path, object_name: str, metadata: dict[str, str], progress: UploadProgress, abort: threading.Event
+        self,
+        local: Path,
+        object_name: str,
+        metadata: dict[str, str],
+        progress: UploadProgress,
+        abort: threading.Event,
+        *,
+        crc32: int,
     ) -> str:
         """Store ``local`` as ``object_name``; return how the stored bytes were confirmed. Nothing is left
-        visible under ``object_name`` when this raises."""
+        visible under ``object_name`` when this raises. ``crc32`` is the CRC-32 of ``local`` computed
+        while it was written, for targets that can check the stored object against it (S3)."""
         ...
 
     def put_manifest(self, object_name: str, body: bytes) -> None:
@@ -81,9 +99,19 @@ class LocalDirectoryTarget:
         return self._path(object_name).as_uri()
 
     def upload(
-        self, local: Path, object_name: str, metadata: dict[str, str], progress: UploadProgress, abort: threading.Event
+        self,
+        local: Path,
+        object_name: str,
+        metadata: dict[str, str],
+        progress: UploadProgress,
+        abort: threading.Event,
+        *,
+        crc32: int,
     ) -> str:
-        """Copy in 4 MiB blocks into ``.part``, fsync, read back and compare SHA-256, rename."""
+        """Copy in 4 MiB blocks into ``.part``, fsync, read back and compare SHA-256, rename.
+
+        The blocks read must have the staged CRC-32 (``crc32``), so a staged file changed on disk is refused.
+        """
         dest = self._path(object_name)
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
@@ -92,16 +120,18 @@ class LocalDirectoryTarget:
         written = hashlib.sha256()
         try:
             with local.open("rb") as src, open(part, "wb") as out:
-                done = 0
+                done, sent_crc = 0, 0
                 while block := src.read(COPY_BLOCK):
                     if abort.is_set():
                         raise AbortedError("aborted during the upload; nothing was stored")
                     out.write(block)
                     written.update(block)
+                    sent_crc = zlib.crc32(block, sent_crc)
                     done += len(block)
                     progress(done, -(-done // COPY_BLOCK), blocks)
                 out.flush()
                 os.fsync(out.fileno())
+            check_staged_crc(local, sent_crc, crc32)
             if _sha256_file(part) != written.hexdigest():
                 raise PermanentError(f"the copy in {self.root} differs from what was written: the volume is faulty")
             os.replace(part, dest)

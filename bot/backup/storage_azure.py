@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient
 
 from bot.backup.manifest import MANIFEST_SUFFIX
-from bot.backup.storage import UploadProgress
+from bot.backup.storage import UploadProgress, check_staged_crc
 from bot.config.backup import AzureBlobTarget
 from bot.errors import AbortedError, PermanentError, TemporaryError
 
@@ -75,7 +76,14 @@ class AzureBlobBackupTarget:
         return f"{self.container().url.rstrip('/')}/{self._blob(object_name)}"
 
     def upload(
-        self, local: Path, object_name: str, metadata: dict[str, str], progress: UploadProgress, abort: threading.Event
+        self,
+        local: Path,
+        object_name: str,
+        metadata: dict[str, str],
+        progress: UploadProgress,
+        abort: threading.Event,
+        *,
+        crc32: int,
     ) -> str:
         """Stage blocks with transactional MD5, commit the block list with the metadata, check the result."""
         blob = self.container().get_blob_client(self._blob(object_name))
@@ -83,7 +91,7 @@ class AzureBlobBackupTarget:
         block_size = self._cfg.block_size_mb * 1024 * 1024
         blocks_total = max(1, -(-size // block_size))
         blocks: list[BlobBlock] = []
-        done = 0
+        done, sent_crc = 0, 0
         with local.open("rb") as src:
             for number in range(blocks_total):
                 if abort.is_set():
@@ -93,9 +101,11 @@ class AzureBlobBackupTarget:
                 with self._errors(f"stage block {number + 1}/{blocks_total}"):
                     blob.stage_block(block_id, body, length=len(body), validate_content=True)
                 blocks.append(BlobBlock(block_id=block_id))
+                sent_crc = zlib.crc32(body, sent_crc)
                 done += len(body)
                 del body
                 progress(done, number + 1, blocks_total)
+        check_staged_crc(local, sent_crc, crc32)  # before the commit: uncommitted blocks are never visible
         with self._errors("commit the block list"):
             blob.commit_block_list(blocks, metadata=metadata)
             props = blob.get_blob_properties()

@@ -1,32 +1,44 @@
-"""S3 as a backup target: multipart uploads one part at a time, each part's MD5 checked by S3.
+"""S3 as a backup target: boto3's managed multipart upload, every part's CRC-32 checked by S3, and
+the stored object compared with the staged file.
 
-Every part is sent with ``Content-MD5`` (S3 refuses a part whose bytes differ) and its ETag is
-compared with our MD5; after ``CompleteMultipartUpload`` the object's size and multipart ETag
-(MD5 of the part MD5s, ``-N``) must match ours. A failure aborts the multipart upload, so no object
-appears under the name. Part requests are retried by botocore (``max_attempts``).
+The staged file is uploaded by s3transfer (parts streamed from disk, ``upload_concurrency`` in
+flight, botocore's retries per request), each part with its CRC-32, which S3 checks on receipt.
+Meanwhile the file is read once more, off the upload's path, for the CRC-32 of each part and of the
+whole: the whole must equal the CRC-32 taken while staging (the bytes sent are the bytes staged),
+and after completion the object's size and composite CRC-32 (of the part CRC-32s, ``-N``) as S3
+reports them must equal ours — otherwise the object is deleted. Any failure or abort before
+completion aborts the multipart upload, so no object appears under the name.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import io
+import logging
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import boto3
 import botocore.exceptions
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
+from s3transfer.exceptions import CancelledError
+from s3transfer.subscribers import BaseSubscriber
+from s3transfer.utils import ChunksizeAdjuster
 
 from bot.backup.manifest import MANIFEST_SUFFIX
-from bot.backup.storage import UploadProgress
+from bot.backup.storage import UploadProgress, check_staged_crc
 from bot.config.backup import S3Target
 from bot.errors import AbortedError, PermanentError, TemporaryError
+
+log = logging.getLogger("bot.backup")
+POLL_SECONDS = 0.25  # how often the waiting thread reports progress and looks at Abort
+READ_BLOCK = 1024 * 1024  # the CRC-32 pass reads the staged file in blocks this size
 
 
 class S3BackupTarget:
@@ -47,7 +59,7 @@ class S3BackupTarget:
                     connect_timeout=10,
                     read_timeout=120,
                     s3={"addressing_style": "path"} if cfg.endpoint_url else {},
-                    request_checksum_calculation="when_required",  # each part carries Content-MD5 instead
+                    request_checksum_calculation="when_required",  # the upload asks for CRC-32 itself
                     response_checksum_validation="when_required",
                     user_agent_extra="k8s-runbook-bot",
                 ),
@@ -61,68 +73,76 @@ class S3BackupTarget:
         return f"s3://{self._cfg.bucket}/{self._key(object_name)}"
 
     def upload(
-        self, local: Path, object_name: str, metadata: dict[str, str], progress: UploadProgress, abort: threading.Event
+        self,
+        local: Path,
+        object_name: str,
+        metadata: dict[str, str],
+        progress: UploadProgress,
+        abort: threading.Event,
+        *,
+        crc32: int,
     ) -> str:
-        """Multipart upload with per-part Content-MD5, then size and ETag checked; aborted on any failure.
+        """Managed multipart upload (each part's CRC-32 checked by S3), then size and CRC-32s compared.
 
-        ``upload_concurrency`` parts are in flight at once; each is streamed from the staged file
-        (never read into memory whole), so memory does not grow with the part size or the concurrency.
+        Parts are streamed from the staged file, never read into memory whole; an abort cancels the
+        transfer, which aborts the multipart upload.
         """
         bucket, key, size = self._cfg.bucket, self._key(object_name), local.stat().st_size
         part_size = self._cfg.part_size_mb * 1024 * 1024
+        multipart = size >= part_size  # s3transfer's rule; below it, one PutObject
+        # the part boundaries s3transfer will use (it enlarges the parts of a file beyond 10,000 of them)
+        part_size = ChunksizeAdjuster().adjust_chunksize(part_size, size) if multipart else part_size
         parts_total = max(1, -(-size // part_size))
-        extra: dict[str, Any] = {"StorageClass": self._cfg.storage_class} if self._cfg.storage_class else {}
-        with self._errors("CreateMultipartUpload"):
-            upload_id = self._s3.create_multipart_upload(
-                Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/octet-stream", **extra
-            )["UploadId"]
-
-        def send(number: int) -> tuple[int, str, bytes, int]:
-            offset = (number - 1) * part_size
-            length = min(part_size, size - offset)
-            with _PartReader(local, offset, length) as body:
-                md5 = body.md5()
-                with self._errors(f"UploadPart {number}/{parts_total}"):
-                    etag = self._s3.upload_part(
-                        Bucket=bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=body,
-                        ContentLength=length,
-                        ContentMD5=base64.b64encode(md5).decode(),
-                    )["ETag"]
-            if etag.strip('"') != md5.hex():
-                raise PermanentError(f"S3 stored part {number} with ETag {etag}, not our MD5 {md5.hex()}")
-            return number, etag, md5, length
-
+        extra: dict[str, Any] = {
+            "Metadata": metadata,
+            "ContentType": "application/octet-stream",
+            "ChecksumAlgorithm": "CRC32",  # per part; S3 refuses a part whose bytes do not have it
+        }
+        if self._cfg.storage_class:
+            extra["StorageClass"] = self._cfg.storage_class
+        config = TransferConfig(
+            multipart_threshold=part_size,
+            multipart_chunksize=part_size,
+            max_concurrency=self._cfg.upload_concurrency,
+            use_threads=True,
+        )
+        ours = _LocalCrcs(local, part_size if multipart else 0)
+        ours.start()
+        sent = _Sent()
         try:
-            done_parts = _run_bounded(send, parts_total, self._cfg.upload_concurrency, abort, progress)
-            parts = [{"ETag": etag, "PartNumber": n} for n, etag, _md5, _len in done_parts]
-            digests = [md5 for _n, _etag, md5, _len in done_parts]
-            with self._errors("CompleteMultipartUpload"):
-                self._s3.complete_multipart_upload(
-                    Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-                )
-        except BaseException:
-            self._abort_upload(key, upload_id)
+            with self._errors(f"upload of {parts_total} part(s)"), create_transfer_manager(self._s3, config) as tm:
+                future = tm.upload(str(local), bucket, key, extra_args=extra, subscribers=[sent])
+                try:
+                    while not sent.finished.wait(POLL_SECONDS):
+                        if abort.is_set():
+                            log.info("abort requested: cancelling the upload to %s", self.location(object_name))
+                            future.cancel()  # parts in flight finish, then s3transfer aborts the multipart upload
+                            break
+                        progress(sent.bytes, min(parts_total, sent.bytes // part_size), parts_total)
+                    future.result()
+                except CancelledError:
+                    raise AbortedError("aborted during the upload; the partial upload was discarded") from None
+        finally:
+            ours.join()
+        progress(size, parts_total, parts_total)
+        try:
+            check_staged_crc(local, ours.result().whole, crc32)
+        except PermanentError:
+            self.delete(object_name)
             raise
-        expected = f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
+        expected = ours.result().s3_checksum()
         with self._errors("HeadObject"):
-            head = self._s3.head_object(Bucket=bucket, Key=key)
-        if int(head["ContentLength"]) != size or head["ETag"].strip('"') != expected:
+            head = self._s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        stored = head.get("ChecksumCRC32")
+        if int(head["ContentLength"]) != size or (stored is not None and not _same_checksum(stored, expected)):
             self.delete(object_name)
             raise PermanentError(
-                f"S3 holds {head['ContentLength']} bytes with ETag {head['ETag']} for {self.location(object_name)}, "
-                f"not {size} bytes with ETag {expected}; the object was deleted"
+                f"S3 holds {head['ContentLength']} bytes with CRC-32 {stored} for {self.location(object_name)}, "
+                f"not {size} bytes with CRC-32 {expected}; the object was deleted"
             )
-        return f"S3 checked every part's Content-MD5; size and multipart ETag {expected} match"
-
-    def _abort_upload(self, key: str, upload_id: str) -> None:
-        # S3 itself unreachable: nothing was completed, so nothing is visible; the bucket's
-        # AbortIncompleteMultipartUpload lifecycle rule (see README) removes the parts.
-        with contextlib.suppress(botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
-            self._s3.abort_multipart_upload(Bucket=self._cfg.bucket, Key=key, UploadId=upload_id)
+        if stored is None:  # an S3-compatible store without flexible checksums
+            return f"{parts_total} part(s) stored; size matches (the store reports no CRC-32 to compare)"
+        return f"S3 checked each part's CRC-32; the object's size and CRC-32 {expected} match the staged file"
 
     def put_manifest(self, object_name: str, body: bytes) -> None:
         """PutObject with Content-MD5."""
@@ -199,84 +219,77 @@ class S3BackupTarget:
             raise PermanentError(f"S3 {operation} failed: {type(exc).__name__}") from None
 
 
-class _PartReader(io.RawIOBase):
-    """A seekable, read-only window ``[offset, offset + length)`` of a file: one part's body, streamed."""
+class _Sent(BaseSubscriber):  # type: ignore[misc]
+    """Counts the bytes s3transfer has sent (callbacks come from its worker threads) and marks the end."""
 
-    def __init__(self, path: Path, offset: int, length: int) -> None:
-        self._file = path.open("rb")
-        self._offset, self._length, self._pos = offset, length, 0
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.bytes = 0
+        self.finished = threading.Event()
 
-    def readable(self) -> bool:
-        return True
+    def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
+        with self._lock:
+            self.bytes += bytes_transferred  # negative when a retried part starts over
 
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
-        self._pos = max(0, min(self._length, base + pos))
-        return self._pos
-
-    def read(self, size: int | None = -1) -> bytes:
-        left = self._length - self._pos
-        n = left if size is None or size < 0 else min(size, left)
-        if n <= 0:
-            return b""
-        self._file.seek(self._offset + self._pos)
-        data = self._file.read(n)
-        self._pos += len(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def md5(self) -> bytes:
-        """MD5 of the window (read in 1 MiB blocks), for Content-MD5."""
-        digest = hashlib.md5(usedforsecurity=False)
-        self.seek(0)
-        while block := self.read(1024 * 1024):
-            digest.update(block)
-        self.seek(0)
-        return digest.digest()
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
+    def on_done(self, future: Any, **kwargs: Any) -> None:
+        self.finished.set()
 
 
-def _run_bounded(
-    work: Callable[[int], tuple[int, str, bytes, int]],
-    total: int,
-    concurrency: int,
-    abort: threading.Event,
-    progress: UploadProgress,
-) -> list[tuple[int, str, bytes, int]]:
-    """``work(1..total)`` with at most ``concurrency`` in flight; results by part number; the first error wins."""
-    results: dict[int, tuple[int, str, bytes, int]] = {}
-    sent = 0
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3-part") as pool:
-        pending: set[Future[tuple[int, str, bytes, int]]] = set()
-        next_part = 1
+@dataclass(frozen=True)
+class _Crcs:
+    parts: list[int]  # empty: a single PutObject
+    whole: int
+
+    def s3_checksum(self) -> str:
+        """What S3 reports: the object's CRC-32, or for a multipart upload the CRC-32 of the part CRC-32s."""
+        if not self.parts:
+            return _b64(self.whole)
+        return f"{_b64(zlib.crc32(b''.join(c.to_bytes(4, 'big') for c in self.parts)))}-{len(self.parts)}"
+
+
+class _LocalCrcs(threading.Thread):
+    """Reads the staged file once, in its own thread, for the CRC-32 of every part and of the whole."""
+
+    def __init__(self, path: Path, part_size: int) -> None:
+        super().__init__(name="s3-crc", daemon=True)
+        self._path, self._part_size = path, part_size
+        self._result: _Crcs | None = None
+        self._error: OSError | None = None
+
+    def run(self) -> None:
+        parts: list[int] = []
+        whole = part = left = 0
         try:
-            while next_part <= total or pending:
-                while next_part <= total and len(pending) < concurrency:
-                    if abort.is_set():
-                        raise AbortedError("aborted during the upload; the partial upload was discarded")
-                    pending.add(pool.submit(work, next_part))
-                    next_part += 1
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    number, etag, md5, length = future.result()
-                    results[number] = (number, etag, md5, length)
-                    sent += length
-                    progress(sent, len(results), total)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-    return [results[n] for n in sorted(results)]
+            with self._path.open("rb", buffering=0) as src:
+                while data := src.read(READ_BLOCK):
+                    whole = zlib.crc32(data, whole)
+                    view = memoryview(data)
+                    while self._part_size and len(view):
+                        if left == 0:
+                            part, left = 0, self._part_size
+                        n = min(left, len(view))
+                        part, left = zlib.crc32(view[:n], part), left - n
+                        view = view[n:]
+                        if left == 0:
+                            parts.append(part)
+        except OSError as exc:
+            self._error = exc
+            return
+        if left:
+            parts.append(part)  # the last, shorter part
+        self._result = _Crcs(parts, whole)
+
+    def result(self) -> _Crcs:
+        """The CRC-32s (after ``join()``)."""
+        if self._result is None:
+            raise PermanentError(f"cannot read the staged file {self._path.name} again: {self._error}")
+        return self._result
+
+
+def _b64(crc: int) -> str:
+    return base64.b64encode(crc.to_bytes(4, "big")).decode()
+
+
+def _same_checksum(stored: str, expected: str) -> bool:
+    """S3 writes a composite checksum ``<b64>-N``; some S3-compatible stores leave out the ``-N``."""
+    return stored == expected or ("-" not in stored and stored == expected.split("-", 1)[0])

@@ -56,8 +56,10 @@ class S3Target(_Https):
     prefix: str = Field("", description="key prefix, e.g. etcd/ (the cluster name is added below it)")
     region: str = Field(pattern=r"^[a-z0-9-]+$")
     profile: str | None = Field(None, description="AWS shared-config profile; default: boto3's chain (IRSA...)")
-    part_size_mb: int = Field(16, ge=5, le=512, description="multipart part size (S3's minimum is 5)")
-    upload_concurrency: int = Field(8, ge=1, le=16, description="parts in flight (streamed from disk, not memory)")
+    part_size_mb: int = Field(8, ge=5, le=512, description="multipart part size (S3's minimum is 5)")
+    upload_concurrency: int = Field(
+        4, ge=1, le=16, description="parts in flight (streamed from disk; each adds ~3 MiB of buffers)"
+    )
     max_attempts: int = Field(5, ge=1, le=20, description="attempts per request (botocore standard retries)")
     storage_class: str | None = Field(None, pattern=r"^[A-Z_]+$", description="e.g. STANDARD_IA")
 

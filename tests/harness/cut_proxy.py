@@ -1,8 +1,13 @@
-"""A TCP proxy on 127.0.0.1 that cuts connections mid-transfer: real network faults for upload tests.
+"""A TCP proxy on 127.0.0.1 that damages transfers on demand: real network faults for upload tests.
 
-``arm(after_bytes, stay_down)``: once that many bytes went from client to server (all connections
-together), every open connection is reset (RST). With ``stay_down`` the proxy then resets every new
-connection too (the target is gone); without, it cuts once and lets the retries through.
+Byte counts are of the client → server direction, all connections together.
+
+- ``arm(after_bytes, stay_down)``: once that many bytes went upstream, every open connection is
+  reset (RST). With ``stay_down`` the proxy then resets every new connection too (the target is
+  gone); without, it cuts once and lets the retries through.
+- ``flip(after_bytes)``: the byte at that position is inverted on its way, once (a corrupting path).
+- ``hold(after_bytes)``: forwarding upstream stops there until ``release()``; ``held`` is set once
+  data is waiting (a stalled transfer, to act while it is in flight).
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ class CuttingProxy:
         self.down = False
         self.cuts = 0
         self._stopped = False
+        self._flip_at: int | None = None
+        self.flipped = 0
+        self._hold_at: int | None = None
+        self.held = threading.Event()
+        self._released = threading.Event()
 
     @property
     def url(self) -> str:
@@ -49,9 +59,28 @@ class CuttingProxy:
             self._stay_down = stay_down
             self.down = False
 
+    def flip(self, after_bytes: int) -> None:
+        """Invert the upstream byte ``after_bytes`` from now, once."""
+        with self._lock:
+            self._sent = 0
+            self._flip_at = after_bytes
+
+    def hold(self, after_bytes: int) -> None:
+        """Stop forwarding upstream once ``after_bytes`` more bytes went, until ``release()``."""
+        with self._lock:
+            self._sent = 0
+            self._hold_at = after_bytes
+            self.held.clear()
+            self._released.clear()
+
+    def release(self) -> None:
+        """Let held data through."""
+        self._released.set()
+
     def stop(self) -> None:
         """Close everything."""
         self._stopped = True
+        self._released.set()
         self._listener.close()
         self._cut_all()
 
@@ -81,8 +110,10 @@ class CuttingProxy:
                 data = src.recv(65536)
                 if not data:
                     break
-                if upstream and self._count(len(data)):
-                    return
+                if upstream:
+                    data = self._tamper(data)
+                    if self._count(len(data)):
+                        return
                 dst.sendall(data)
         except OSError:
             pass
@@ -90,6 +121,24 @@ class CuttingProxy:
             for s in (src, dst):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
+
+    def _tamper(self, data: bytes) -> bytes:
+        """Flip the armed byte if it is in ``data``; wait at the armed hold."""
+        hold = False
+        with self._lock:
+            start = self._sent
+            if self._flip_at is not None and start <= self._flip_at < start + len(data):
+                at = self._flip_at - start
+                data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+                self._flip_at = None
+                self.flipped += 1
+            if self._hold_at is not None and start + len(data) > self._hold_at:
+                self._hold_at = None
+                hold = True
+        if hold:
+            self.held.set()
+            self._released.wait()
+        return data
 
     def _count(self, n: int) -> bool:
         """Add ``n`` upstream bytes; True (and every connection reset) when that crosses the armed limit."""

@@ -2,15 +2,19 @@
 
 Round trip per target (keys put into etcd → backup → fetch → decrypt → ``etcdutl snapshot restore``
 → etcd started on it → keys read back), corrupt snapshots refused before any upload, uploads cut
-mid-way by a real TCP fault (retried, or abandoned with nothing listed), no plaintext in the stored
-object, the wrong key refused, retention keeping exactly its set, abort.
+mid-way by a real TCP fault (retried, or abandoned with nothing listed), a byte flipped on the way
+or changed in the staged file caught by the CRC-32 checks, no plaintext in the stored object, the
+wrong key refused, retention keeping exactly its set, abort while streaming and while uploading.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,9 +29,9 @@ from bot.backup.pipeline import list_backups
 from bot.backup.readback import VerificationError, fetch, verify
 from bot.backup.runner import BackupRun, run_backup
 from bot.backup.setup import ClusterBackups
-from bot.backup.staging import CorruptSnapshotError
+from bot.backup.staging import CorruptSnapshotError, EncryptingSink, StagedBackup
 from bot.config.settings import Settings
-from bot.errors import AbortedError, TemporaryError
+from bot.errors import AbortedError, PermanentError, TemporaryError
 from bot.store import Store
 from tests.harness.backup_setup import BUCKET, BackupWorld, restore_and_read, settings_doc
 from tests.harness.cut_proxy import CuttingProxy
@@ -180,8 +184,7 @@ def test_an_upload_cut_once_is_retried_and_listed(backup_world: BackupWorld, tmp
     try:
         cluster = "cut-once"
         settings = make_settings(world, tmp_path, {cluster: etcd_cluster(world, "s3", "file")}, s3_url=proxy.url)
-        for _ in range(12):
-            world.etcd.put(f"/bulk/{uuid.uuid4().hex}", os.urandom(500_000))  # a db of 6+ MB: two 5 MB parts
+        bulk(world)  # a db of 6+ MB: two 5 MB parts
         proxy.arm(1024 * 1024, stay_down=False)
         run = take(settings, cluster)
         assert proxy.cuts == 1, "the connection really was cut mid-upload"
@@ -216,6 +219,146 @@ def test_an_upload_cut_for_good_leaves_nothing_listed(backup_world: BackupWorld,
     assert list_backups(ClusterBackups(direct.backup, cluster)) == [], "nothing listed as a backup"
     assert [o for o in objects_of(world, cluster) if not o.startswith("(multipart)")] == [], "no object completed"
     assert list((world.root / "staging").glob(f"{cluster}-*")) == []
+
+
+def bulk(world: BackupWorld, megabytes: int = 6) -> None:
+    """Grow the test etcd so its snapshot takes more than one 5 MiB part."""
+    for _ in range(2 * megabytes):
+        world.etcd.put(f"/bulk/{uuid.uuid4().hex}", os.urandom(500_000))
+
+
+def test_a_byte_flipped_on_the_way_to_s3_is_caught_and_nothing_is_listed(
+    backup_world: BackupWorld, tmp_path: Path
+) -> None:
+    """A corrupting network path: the stored object's CRC-32 differs from the staged file's, so the
+    object is refused (by S3's full-object check, or by the bot's own comparison after completion)."""
+    world = backup_world
+    host, port = world.moto_url.removeprefix("http://").split(":")
+    proxy = CuttingProxy((host, int(port))).start()
+    cluster = "flipped"
+    settings = make_settings(world, tmp_path, {cluster: etcd_cluster(world, "s3", "file")}, s3_url=proxy.url)
+    try:
+        bulk(world)
+        proxy.flip(1024 * 1024)  # inside a part's body: every request's headers are far smaller
+        with pytest.raises(PermanentError) as err:
+            take(settings, cluster)
+        assert proxy.flipped == 1, "a byte really was flipped on the way"
+    finally:
+        proxy.stop()
+    # moto stores the part and the bot's comparison after completion refuses it; real S3 refuses the part (BadDigest)
+    assert "CRC-32" in str(err.value) or "BadDigest" in str(err.value), err.value
+    assert list_backups(ClusterBackups(settings.backup, cluster)) == []
+    assert objects_of(world, cluster) == [], "the damaged object was deleted (or never completed)"
+    assert list((world.root / "staging").glob(f"{cluster}-*")) == []
+
+
+def test_abort_during_the_upload_discards_the_multipart_upload(backup_world: BackupWorld, tmp_path: Path) -> None:
+    world = backup_world
+    host, port = world.moto_url.removeprefix("http://").split(":")
+    proxy = CuttingProxy((host, int(port))).start()
+    cluster = "aborted-upload"
+    settings = make_settings(world, tmp_path, {cluster: etcd_cluster(world, "s3", "file")}, s3_url=proxy.url)
+    abort = threading.Event()
+    bulk(world)
+    proxy.hold(1024 * 1024)  # the transfer stalls mid-part: the Abort comes while it is in flight
+
+    cancelling = threading.Event()
+
+    class Cancelling(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("abort requested: cancelling the upload"):
+                cancelling.set()
+
+    def abort_when_held() -> None:
+        if proxy.held.wait(60):
+            abort.set()
+            cancelling.wait(60)  # the bot has cancelled the transfer: the held part may go on now
+            proxy.release()
+
+    handler, logger = Cancelling(), logging.getLogger("bot.backup")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    helper = threading.Thread(target=abort_when_held, daemon=True)
+    helper.start()
+    try:
+        with pytest.raises(AbortedError) as err:
+            run_backup(settings.backup, cluster, kube=None, store=None, record_id="a", emit=[].append, abort=abort)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        proxy.release()
+        proxy.stop()
+        helper.join(5)
+    assert proxy.held.is_set(), "the upload was in flight when Abort came"
+    assert cancelling.is_set()
+    assert "during the upload" in str(err.value)
+    assert objects_of(world, cluster) == [], "no object and no open multipart upload (its parts are gone)"
+    assert list_backups(ClusterBackups(settings.backup, cluster)) == []
+
+
+@pytest.mark.parametrize("target", ["s3", "blob", "dir"])
+def test_a_staged_file_changed_before_upload_is_refused(
+    backup_world: BackupWorld, tmp_path: Path, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes sent must be the bytes staged (their CRC-32 is taken while writing): a staging
+    volume that changed them is caught before anything is listed."""
+    world = backup_world
+    cluster = f"restaged-{target}"
+    settings = make_settings(world, tmp_path, {cluster: etcd_cluster(world, target, "file")})
+    original = pipeline.stage
+
+    def stage_then_damage(*args: Any, **kwargs: Any) -> StagedBackup:
+        staged = original(*args, **kwargs)
+        with staged.path.open("r+b") as f:
+            f.seek(staged.ciphertext_size // 2)
+            byte = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([byte[0] ^ 0x01]))
+        return staged
+
+    monkeypatch.setattr(pipeline, "stage", stage_then_damage)
+    with pytest.raises(PermanentError) as err:
+        take(settings, cluster)
+    assert "CRC-32" in str(err.value), err.value
+    assert list_backups(ClusterBackups(settings.backup, cluster)) == []
+    if target == "s3":
+        assert objects_of(world, cluster) == []
+    if target == "dir":
+        assert not (world.root / "backups" / cluster).exists() or not list((world.root / "backups" / cluster).iterdir())
+
+
+@pytest.mark.parametrize(("size", "parts"), [(1024 * 1024, 1), (11 * 1024 * 1024 + 7, 3)])
+def test_s3_target_compares_the_stored_crc32_for_one_request_and_for_parts(
+    backup_world: BackupWorld, tmp_path: Path, size: int, parts: int
+) -> None:
+    """A file below the part size goes in one PutObject (CRC-32 of the object); above it, in parts of
+    5 MiB with a shorter last one (CRC-32 of the part CRC-32s, ``-N``): both compared with S3's."""
+    from bot.backup.storage_s3 import S3BackupTarget
+    from bot.config.backup import S3Target
+
+    world = backup_world
+    local = tmp_path / "staged.enc"
+    local.write_bytes(os.urandom(size))
+    crc = zlib.crc32(local.read_bytes())
+    cfg = S3Target(
+        type="s3", bucket=BUCKET, region="us-east-1", prefix="etcd/", endpoint_url=world.moto_url, part_size_mb=5
+    )
+    target = S3BackupTarget("s3", cfg)
+    seen: list[tuple[int, int, int]] = []
+    check = target.upload(
+        local, f"crc/{parts}.enc", {"a": "b"}, lambda *p: seen.append(p), threading.Event(), crc32=crc
+    )
+    assert check.startswith("S3 checked each part's CRC-32"), check
+    head = world.s3().head_object(Bucket=BUCKET, Key=f"etcd/crc/{parts}.enc", ChecksumMode="ENABLED")
+    assert head["ContentLength"] == size
+    assert head["Metadata"] == {"a": "b"}
+    assert seen[-1] == (size, parts, parts), "the last progress report is the whole file"
+    assert raw_object(world, "s3", f"crc/{parts}.enc") == local.read_bytes()
+    with pytest.raises(PermanentError, match="changed on disk"):
+        target.upload(local, f"crc/{parts}-wrong.enc", {}, lambda *p: None, threading.Event(), crc32=crc ^ 1)
+    assert not target.exists(f"crc/{parts}-wrong.enc"), "an object whose bytes are not the staged ones is deleted"
 
 
 def test_the_wrong_key_fails_verification(backup_world: BackupWorld, tmp_path: Path) -> None:
@@ -276,6 +419,36 @@ def test_abort_stops_the_stream_and_stores_nothing(backup_world: BackupWorld, tm
         run_backup(settings.backup, cluster, kube=None, store=None, record_id="a", emit=emit, abort=abort)
     assert list_backups(ClusterBackups(settings.backup, cluster)) == []
     assert list((world.root / "staging").glob(f"{cluster}-*")) == []
+
+
+def test_a_failing_staging_disk_ends_the_snapshot_stream(
+    backup_world: BackupWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staging volume fails mid-stream: the run fails with the disk's error, the reader thread
+    and its gRPC stream end (no thread left reading from etcd), nothing is staged or listed."""
+    world = backup_world
+    cluster = "disk-full"
+    settings = make_settings(world, tmp_path, {cluster: etcd_cluster(world, "dir", "file")})
+    bulk(world)
+    writes = 0
+    original = EncryptingSink.write
+
+    def write(self: EncryptingSink, data: bytes) -> int:
+        nonlocal writes
+        writes += 1
+        if writes == 2:
+            raise OSError(28, "No space left on device")
+        return original(self, data)
+
+    monkeypatch.setattr(EncryptingSink, "write", write)
+    with pytest.raises(OSError, match="No space left"):
+        take(settings, cluster)
+    deadline = time.monotonic() + 10
+    while any(t.name == "backup-read-ahead" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "backup-read-ahead" for t in threading.enumerate()), "the snapshot reader ended"
+    assert list((world.root / "staging").glob(f"{cluster}-*")) == []
+    assert list_backups(ClusterBackups(settings.backup, cluster)) == []
 
 
 def test_manifest_is_what_lists_a_backup(backup_world: BackupWorld, tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,10 +17,10 @@ from bot.backup.keys import KeyFileProvider, WrongKeyError
 from bot.backup.manifest import BackupManifest, backup_id, parse_backup_id
 from bot.backup.restore import LAYOUTS, restore_checklist
 from bot.backup.retention import keep_set
-from bot.backup.staging import CorruptSnapshotError, TrailerCheck
+from bot.backup.staging import CorruptSnapshotError, TrailerCheck, feed
 from bot.config.backup import KeyFileKey, RetentionSettings
 from bot.config.loader import load_settings
-from bot.errors import ConfigError
+from bot.errors import AbortedError, ConfigError, TemporaryError
 
 KEY = os.urandom(32)
 WRAPPED = WrappedKey("key-file", "key-file:test", b"wrapped", {"k8s-runbook-bot/cluster": "c"})
@@ -118,6 +120,61 @@ def test_trailer_check_refuses_a_flipped_byte_and_a_truncated_tail() -> None:
     good = snapshot_like(4)
     with pytest.raises(CorruptSnapshotError, match="does not match"):
         check(good[:-512])  # cut by a whole page: the size still looks right, the hash does not
+
+
+class Sink:
+    """Stands in for the encrypting sink in ``feed``: keeps what it got, or fails on a given write."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.got = bytearray()
+        self.writes = 0
+        self.fail_at = fail_at
+
+    def write(self, data: bytes) -> int:
+        self.writes += 1
+        if self.writes == self.fail_at:
+            raise OSError(28, "No space left on device")
+        self.got += data
+        return len(data)
+
+
+def test_feed_hands_over_every_byte_in_order_in_batches() -> None:
+    chunks = [os.urandom(32 * 1024) for _ in range(100)] + [b"tail"]
+    sink, seen = Sink(), []
+    feed(sink, iter(chunks), threading.Event(), seen.append)
+    assert bytes(sink.got) == b"".join(chunks)
+    assert sink.writes < len(chunks), "32 KiB messages are handed over in ~1 MiB batches"
+    assert seen[-1] == len(sink.got)
+
+
+def test_feed_raises_the_streams_error_and_a_failing_write_stops_the_stream() -> None:
+    def broken() -> Iterator[bytes]:
+        yield os.urandom(2 * 1024 * 1024)
+        raise TemporaryError("etcd Snapshot at https://127.0.0.1:1 failed: UNAVAILABLE")
+
+    with pytest.raises(TemporaryError, match="UNAVAILABLE"):
+        feed(Sink(), broken(), threading.Event(), lambda _n: None)
+
+    closed = threading.Event()
+
+    def endless() -> Iterator[bytes]:
+        try:
+            while True:
+                yield os.urandom(32 * 1024)
+        finally:
+            closed.set()  # the snapshot generator's cleanup cancels the gRPC call
+
+    with pytest.raises(OSError, match="No space left"):
+        feed(Sink(fail_at=3), endless(), threading.Event(), lambda _n: None)
+    assert closed.wait(5), "the stream was closed once the writing side failed"
+
+
+def test_feed_stops_on_abort() -> None:
+    abort = threading.Event()
+    abort.set()
+    chunks = iter([os.urandom(2 * 1024 * 1024)])
+    with pytest.raises(AbortedError, match="nothing was stored"):
+        feed(Sink(), chunks, abort, lambda _n: None)
 
 
 def manifest(at: datetime) -> BackupManifest:
