@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.backup.envelope import WrappedKey
-from bot.backup.etcd_client import EtcdMember, MemberStatus, SnapshotChunk, tls_material
 from bot.backup.manifest import BackupManifest, Kind, backup_id, data_object, manifest_object
 from bot.backup.retention import to_delete
 from bot.backup.setup import ClusterBackups, ProgressReporter
@@ -27,6 +26,7 @@ from bot.backup.storage import free_space_ok
 from bot.errors import PermanentError
 
 if TYPE_CHECKING:
+    from bot.backup.etcd_client import MemberStatus, SnapshotChunk
     from bot.clients.kube import KubeAccess
 
 
@@ -75,6 +75,8 @@ def etcd_backup(
     clock: Callable[[], datetime] = _utcnow,
 ) -> BackupOutcome:
     """Back up the cluster's etcd to ``target`` (default: the cluster's) and apply retention."""
+    from bot.backup.etcd_client import EtcdMember, tls_material  # gRPC is loaded by the first backup, not at start
+
     access = setup.cfg.etcd
     if access is None:
         raise PermanentError(f"cluster {setup.cluster} has no etcd access configured (backup.clusters.*.etcd)")

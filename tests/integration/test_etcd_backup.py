@@ -163,7 +163,7 @@ def test_a_corrupt_snapshot_is_refused_and_never_uploaded(
     cluster = f"corrupt-{damage}"
     settings = make_settings(world, tmp_path, {cluster: etcd_cluster(world, "s3", "kms")})
     put_known_keys(world)
-    monkeypatch.setattr(pipeline.EtcdMember, "snapshot", corrupting(damage))
+    monkeypatch.setattr(EtcdMember, "snapshot", corrupting(damage))
     store = Store.open(settings.store.url)
     try:
         with pytest.raises(CorruptSnapshotError) as err:

@@ -170,3 +170,16 @@ def test_the_health_package_itself_imports_neither_layer() -> None:
     code = "import sys, bot.health; print(sorted(m for m in sys.modules if m.startswith('bot.health.')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_what_serve_loads_at_start_imports_no_cloud_or_etcd_sdk() -> None:
+    """boto3, the Azure SDKs and gRPC are loaded by the first run that needs them: an idle bot does
+    not pay their memory (grpc alone is ~9 MiB of RSS; docs/benchmarks.md#idle-bot)."""
+    code = (
+        "import sys, bot.cli, bot.health.checks\n"
+        "from bot.steps.registry import default_registry\n"
+        "default_registry()\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'azure', 'grpc', 's3transfer'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
