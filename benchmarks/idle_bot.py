@@ -65,6 +65,16 @@ def status_kb(pid: int, field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/{pid}/status")
 
 
+def reading(pid: int, healthz: float, readyz: float) -> dict[str, float]:
+    """One round's figures: seconds to /healthz and /readyz, RSS now and its peak (MiB)."""
+    return {
+        "healthz": healthz,
+        "readyz": readyz,
+        "rss": status_kb(pid, "VmRSS") / MB,
+        "hwm": status_kb(pid, "VmHWM") / MB,
+    }
+
+
 def answers(port: int, path: str) -> bool:
     """Whether ``http://127.0.0.1:port/path`` answers 200."""
     try:
@@ -99,12 +109,7 @@ def bot_round(config: Path, tmp: Path, idle: float) -> dict[str, float]:
         healthy = wait_for(proc, bot.port, "/healthz", began)
         ready = wait_for(proc, bot.port, "/readyz", began)
         time.sleep(idle)
-        return {
-            "healthz": healthy,
-            "readyz": ready,
-            "rss": status_kb(proc.pid, "VmRSS") / MB,
-            "hwm": status_kb(proc.pid, "VmHWM") / MB,
-        }
+        return reading(proc.pid, healthy, ready)
     finally:
         bot.stop()
 
@@ -121,12 +126,7 @@ def bare_round(slack: FakeSlack, tmp: Path, idle: float) -> dict[str, float]:
     try:
         healthy = wait_for(proc, port, "/healthz", began)
         time.sleep(idle)
-        return {
-            "healthz": healthy,
-            "readyz": healthy,
-            "rss": status_kb(proc.pid, "VmRSS") / MB,
-            "hwm": status_kb(proc.pid, "VmHWM") / MB,
-        }
+        return reading(proc.pid, healthy, healthy)
     finally:
         proc.terminate()
         proc.wait(30)

@@ -79,7 +79,7 @@ class StagedBackup:
     plaintext_sha256: str
     ciphertext_size: int
     ciphertext_sha256: str
-    ciphertext_crc32: int  # what S3 compares the stored object with (full-object CRC-32)
+    ciphertext_crc32: int  # the bytes every target reads for the upload must have it
     key: WrappedKey
 
 

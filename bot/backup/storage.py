@@ -57,7 +57,7 @@ class BackupTarget(Protocol):
     ) -> str:
         """Store ``local`` as ``object_name``; return how the stored bytes were confirmed. Nothing is left
         visible under ``object_name`` when this raises. ``crc32`` is the CRC-32 of ``local`` computed
-        while it was written, for targets that can check the stored object against it (S3)."""
+        while it was written: the bytes read for the upload must have it (``check_staged_crc``)."""
         ...
 
     def put_manifest(self, object_name: str, body: bytes) -> None:
